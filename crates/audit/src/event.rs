@@ -1,0 +1,364 @@
+//! The typed audit events. One variant per security-relevant action; each is
+//! serialised as JSON with a `type` tag and is what the hash chain commits to.
+//!
+//! Events never carry secrets: no password, TOTP secret or code, recovery code
+//! or session token has a field here. Session IDs (not tokens) are fine.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use sekimori_types::{AssetId, Role, SessionId, UserId, UserStatus, ZoneId};
+
+/// Who did it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Actor {
+    /// A logged-in person.
+    User {
+        /// Their account.
+        id: UserId,
+        /// Their username at the time.
+        username: String,
+    },
+    /// Someone at the server's console running the `sekimori` CLI.
+    Cli {
+        /// The operating-system account that ran it.
+        os_user: String,
+    },
+    /// Not yet authenticated (a login attempt).
+    Anonymous {
+        /// What was typed as the username (may be anything, even a
+        /// mistyped password: never copied into operational logs).
+        username: Option<String>,
+    },
+    /// sekimori itself (start, stop, expiry, throttling).
+    System,
+}
+
+impl Actor {
+    /// The `kind` tag, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Actor::User { .. } => "user",
+            Actor::Cli { .. } => "cli",
+            Actor::Anonymous { .. } => "anonymous",
+            Actor::System => "system",
+        }
+    }
+}
+
+/// Why a login step failed. Recorded, but the client sees one generic answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginFailure {
+    /// No account has that username.
+    UnknownUser,
+    /// The password was wrong.
+    BadPassword,
+    /// The TOTP code was wrong.
+    BadTotp,
+    /// The TOTP code was right but already used.
+    TotpReplayed,
+    /// The recovery code was wrong or already used.
+    BadRecoveryCode,
+    /// The account is locked.
+    AccountLocked,
+    /// The account is disabled.
+    AccountDisabled,
+    /// Too many recent failures for the account or source.
+    Throttled,
+    /// The MFA challenge timed out.
+    ChallengeExpired,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionEnd {
+    /// The user logged out.
+    Logout,
+    /// An admin revoked it.
+    RevokedByAdmin,
+    /// The account was locked.
+    UserLocked,
+    /// The user's MFA was reset.
+    MfaReset,
+    /// The user's password changed.
+    PasswordChanged,
+}
+
+/// A security-relevant event. Adding a variant is backward compatible;
+/// renaming or removing one is not (old records must still verify and parse).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AuditEvent {
+    /// The server started.
+    ServerStarted {
+        /// sekimori's version.
+        version: String,
+        /// The listening address.
+        listen: String,
+        /// The store backend (`sqlite`, `postgres`).
+        backend: String,
+    },
+    /// The server stopped.
+    ServerStopped {
+        /// Why (signal, error).
+        reason: String,
+    },
+    /// The instance was initialised (data dir, keys, first setup code).
+    InstanceInitialised {
+        /// The new instance's identifier.
+        instance_id: String,
+        /// Its checkpoint public key, hex.
+        public_key: String,
+    },
+    /// The first admin completed set-up with the one-time code.
+    SetupCompleted {
+        /// The admin's account.
+        user: UserId,
+        /// Its username.
+        username: String,
+    },
+    /// A configuration value changed.
+    ConfigChanged {
+        /// The setting.
+        key: String,
+        /// Its previous value (never a secret: secrets live in files).
+        old: Option<String>,
+        /// Its new value.
+        new: Option<String>,
+    },
+
+    /// Password and MFA succeeded; a session was created.
+    LoginSucceeded {
+        /// The account.
+        user: UserId,
+        /// The new session (its ID, not its token).
+        session: SessionId,
+        /// The client's address.
+        source: Option<IpAddr>,
+        /// The second factor used (`totp`, `recovery_code`).
+        mfa: String,
+    },
+    /// A login step failed.
+    LoginFailed {
+        /// What was typed as the username.
+        username: String,
+        /// The client's address.
+        source: Option<IpAddr>,
+        /// Why.
+        reason: LoginFailure,
+    },
+    /// An account was locked.
+    AccountLocked {
+        /// The account, when the username exists.
+        user: Option<UserId>,
+        /// The username.
+        username: String,
+        /// Why (throttling, admin).
+        reason: String,
+    },
+    /// An admin unlocked an account.
+    AccountUnlocked {
+        /// The account.
+        user: UserId,
+        /// Its username.
+        username: String,
+    },
+    /// A source address was blocked after repeated failures.
+    SourceBlocked {
+        /// The address.
+        source: IpAddr,
+        /// Consecutive failures from it.
+        failures: u32,
+    },
+    /// A fresh MFA check (step-up) succeeded.
+    StepUpSucceeded {
+        /// The account.
+        user: UserId,
+        /// The session refreshed.
+        session: SessionId,
+    },
+    /// A user logged out.
+    Logout {
+        /// The account.
+        user: UserId,
+        /// The session ended.
+        session: SessionId,
+    },
+    /// A session was ended other than by logout.
+    SessionRevoked {
+        /// The account.
+        user: UserId,
+        /// The session ended.
+        session: SessionId,
+        /// Why.
+        reason: SessionEnd,
+    },
+
+    /// A second factor was enrolled.
+    MfaEnrolled {
+        /// The account.
+        user: UserId,
+        /// The method (`totp`).
+        method: String,
+    },
+    /// An admin reset a user's MFA.
+    MfaReset {
+        /// The account.
+        user: UserId,
+        /// Its username.
+        username: String,
+    },
+    /// A recovery code was used to log in.
+    RecoveryCodeUsed {
+        /// The account.
+        user: UserId,
+        /// Unused codes left.
+        remaining: u32,
+    },
+    /// New recovery codes replaced the old ones.
+    RecoveryCodesRegenerated {
+        /// The account.
+        user: UserId,
+    },
+    /// A password was changed or reset.
+    PasswordChanged {
+        /// The account.
+        user: UserId,
+    },
+
+    /// An account was created.
+    UserCreated {
+        /// The account.
+        user: UserId,
+        /// Its username.
+        username: String,
+        /// Its role.
+        role: Role,
+        /// The vendor's company.
+        company: Option<String>,
+    },
+    /// An account's attributes changed.
+    UserUpdated {
+        /// The account.
+        user: UserId,
+        /// Its username.
+        username: String,
+        /// Names of the fields that changed.
+        changes: Vec<String>,
+    },
+    /// An account's status changed.
+    UserStatusChanged {
+        /// The account.
+        user: UserId,
+        /// Its username.
+        username: String,
+        /// The previous status.
+        from: UserStatus,
+        /// The new status.
+        to: UserStatus,
+    },
+
+    /// An asset was registered.
+    AssetCreated {
+        /// The asset.
+        asset: AssetId,
+        /// Its name.
+        name: String,
+    },
+    /// An asset's attributes changed.
+    AssetUpdated {
+        /// The asset.
+        asset: AssetId,
+        /// Its name.
+        name: String,
+        /// Names of the fields that changed.
+        changes: Vec<String>,
+    },
+    /// An asset was removed.
+    AssetDeleted {
+        /// The asset.
+        asset: AssetId,
+        /// Its name.
+        name: String,
+    },
+
+    /// A zone was created.
+    ZoneCreated {
+        /// The zone.
+        zone: ZoneId,
+        /// Its name.
+        name: String,
+    },
+    /// A zone's attributes changed.
+    ZoneUpdated {
+        /// The zone.
+        zone: ZoneId,
+        /// Its name.
+        name: String,
+        /// Names of the fields that changed.
+        changes: Vec<String>,
+    },
+    /// A zone was removed.
+    ZoneDeleted {
+        /// The zone.
+        zone: ZoneId,
+        /// Its name.
+        name: String,
+    },
+
+    /// The audit log was exported.
+    AuditExported {
+        /// The format (`jsonl`).
+        format: String,
+        /// Records exported.
+        records: u64,
+    },
+    /// The audit log was verified.
+    AuditVerified {
+        /// Records checked.
+        records: u64,
+        /// Whether it was intact.
+        ok: bool,
+    },
+}
+
+impl AuditEvent {
+    /// The `type` tag, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuditEvent::ServerStarted { .. } => "server_started",
+            AuditEvent::ServerStopped { .. } => "server_stopped",
+            AuditEvent::InstanceInitialised { .. } => "instance_initialised",
+            AuditEvent::SetupCompleted { .. } => "setup_completed",
+            AuditEvent::ConfigChanged { .. } => "config_changed",
+            AuditEvent::LoginSucceeded { .. } => "login_succeeded",
+            AuditEvent::LoginFailed { .. } => "login_failed",
+            AuditEvent::AccountLocked { .. } => "account_locked",
+            AuditEvent::AccountUnlocked { .. } => "account_unlocked",
+            AuditEvent::SourceBlocked { .. } => "source_blocked",
+            AuditEvent::StepUpSucceeded { .. } => "step_up_succeeded",
+            AuditEvent::Logout { .. } => "logout",
+            AuditEvent::SessionRevoked { .. } => "session_revoked",
+            AuditEvent::MfaEnrolled { .. } => "mfa_enrolled",
+            AuditEvent::MfaReset { .. } => "mfa_reset",
+            AuditEvent::RecoveryCodeUsed { .. } => "recovery_code_used",
+            AuditEvent::RecoveryCodesRegenerated { .. } => "recovery_codes_regenerated",
+            AuditEvent::PasswordChanged { .. } => "password_changed",
+            AuditEvent::UserCreated { .. } => "user_created",
+            AuditEvent::UserUpdated { .. } => "user_updated",
+            AuditEvent::UserStatusChanged { .. } => "user_status_changed",
+            AuditEvent::AssetCreated { .. } => "asset_created",
+            AuditEvent::AssetUpdated { .. } => "asset_updated",
+            AuditEvent::AssetDeleted { .. } => "asset_deleted",
+            AuditEvent::ZoneCreated { .. } => "zone_created",
+            AuditEvent::ZoneUpdated { .. } => "zone_updated",
+            AuditEvent::ZoneDeleted { .. } => "zone_deleted",
+            AuditEvent::AuditExported { .. } => "audit_exported",
+            AuditEvent::AuditVerified { .. } => "audit_verified",
+        }
+    }
+}

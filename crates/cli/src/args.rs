@@ -1,0 +1,211 @@
+//! Command-line arguments, parsed raw here and validated into domain types
+//! by each command. Every prompt has a flag, environment variable or file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "sekimori", version, about = "sekimori (関守): the checkpoint for hospital networks", long_about = None)]
+pub struct Cli {
+    /// Data directory (keys, certificate, config, SQLite store).
+    #[arg(long, global = true, env = "SEKIMORI_DATA_DIR", default_value = "sekimori-data")]
+    pub data_dir: PathBuf,
+    /// Database URL (`sqlite://…` or `postgres://…`); overrides config.toml.
+    #[arg(long, global = true, env = "SEKIMORI_DATABASE_URL", hide_env_values = true)]
+    pub database: Option<String>,
+    /// Language of messages: `ja` or `en` (default: from LANG).
+    #[arg(long, global = true, value_enum, env = "SEKIMORI_LANG")]
+    pub lang: Option<LangArg>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LangArg {
+    Ja,
+    En,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the data directory, keys, certificate and store, and print a set-up code.
+    Init(InitArgs),
+    /// Run the gateway: web console and JSON API over HTTPS.
+    Serve(ServeArgs),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage registered assets (devices).
+    #[command(subcommand)]
+    Asset(AssetCmd),
+    /// Manage zones.
+    #[command(subcommand)]
+    Zone(ZoneCmd),
+    /// Verify or export the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on; overrides config.toml.
+    #[arg(long, env = "SEKIMORI_LISTEN")]
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    Approver,
+    Auditor,
+    Vendor,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Add a user. They enrol their authenticator app at first login.
+    Add(UserAddArgs),
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lock an account and end its sessions.
+    Lock(UserTarget),
+    /// Unlock an account (also clears its failed-login count).
+    Unlock(UserTarget),
+    /// Remove the user's authenticator and recovery codes; they enrol again at next login.
+    ResetMfa(UserTarget),
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    #[arg(long)]
+    pub username: String,
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// Display name (defaults to the user name).
+    #[arg(long)]
+    pub display_name: Option<String>,
+    /// Maintenance company (required for vendors).
+    #[arg(long)]
+    pub company: Option<String>,
+    /// Hospital department (staff).
+    #[arg(long)]
+    pub department: Option<String>,
+    /// Read the initial password from this file (first line).
+    #[arg(long, conflicts_with = "password_stdin")]
+    pub password_file: Option<PathBuf>,
+    /// Read the initial password from standard input (first line).
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UserTarget {
+    pub username: String,
+    /// Why (recorded in the audit log).
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AssetCmd {
+    /// Register a device.
+    Add(AssetAddArgs),
+    /// List registered devices.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AssetAddArgs {
+    #[arg(long)]
+    pub name: String,
+    /// An IP address of the device (repeatable).
+    #[arg(long = "address")]
+    pub addresses: Vec<String>,
+    /// Zone name (must exist).
+    #[arg(long)]
+    pub zone: Option<String>,
+    #[arg(long)]
+    pub owner_department: Option<String>,
+    #[arg(long)]
+    pub vendor_company: Option<String>,
+    /// low, medium, high or life_critical.
+    #[arg(long, default_value = "medium")]
+    pub criticality: String,
+    /// A maintenance port as PORT/PROTOCOL, e.g. 22/ssh (repeatable).
+    #[arg(long = "port")]
+    pub ports: Vec<String>,
+    /// Longest access grant on this device, in minutes.
+    #[arg(long, default_value_t = 240)]
+    pub max_session_minutes: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ZoneCmd {
+    /// Create a zone.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// Critical zones are default-deny.
+        #[arg(long)]
+        critical: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List zones.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Prove the audit chain intact; exit code 1 and the first bad record if not.
+    Verify {
+        /// Verify an exported JSONL file instead of the store.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// The instance public key (hex) to verify an exported file against.
+        #[arg(long, requires = "file")]
+        public_key: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export the audit log with its checkpoints (for a SIEM or an archive).
+    Export {
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Print the instance public key that signs audit checkpoints.
+    PublicKey,
+}

@@ -1,0 +1,73 @@
+//! One module per command family, over a shared way to open the instance.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use sekimori_audit::Actor;
+use sekimori_store::{AuditCtx, Store, StoreOptions};
+use sekimori_types::{SharedClock, SystemClock};
+
+use crate::args::Cli;
+use crate::config::{Config, DEFAULT_CONFIG};
+use crate::instance::DataDir;
+
+pub mod admin;
+pub mod audit;
+pub mod serve;
+
+/// An opened instance: its directory, configuration and store.
+pub struct Instance {
+    pub dir: DataDir,
+    pub config: Config,
+    pub store: Store,
+    pub clock: SharedClock,
+}
+
+/// Opens (creating if needed) the data directory and the store.
+pub async fn open(cli: &Cli) -> Result<(Instance, crate::instance::Created)> {
+    let dir = DataDir::new(&cli.data_dir);
+    let pre = Config::load(&dir.config_path())?;
+    let created = dir.ensure(&pre.tls_names, DEFAULT_CONFIG)?;
+    let mut config = Config::load(&dir.config_path())?;
+    if let Some(db) = &cli.database {
+        config.database = Some(db.clone());
+    }
+    config.validate()?;
+    let key = Arc::new(dir.load_key()?);
+    let url = config.database.clone().unwrap_or_else(|| dir.sqlite_url());
+    let clock: SharedClock = Arc::new(SystemClock);
+    let store = Store::open(&url, StoreOptions::new(clock.clone(), key))
+        .await
+        .with_context(|| format!("opening the store ({})", redact_url(&url)))?;
+    Ok((Instance { dir, config, store, clock }, created))
+}
+
+/// The audit actor for console commands: the operating-system user.
+pub fn cli_ctx() -> AuditCtx {
+    let os_user = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    AuditCtx { actor: Actor::Cli { os_user }, source: None }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..s], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn password_is_redacted() {
+        assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact_url("sqlite://x.db?mode=rwc"), "sqlite://x.db?mode=rwc");
+    }
+}

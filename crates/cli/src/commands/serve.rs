@@ -1,0 +1,189 @@
+//! `sekimori init` and `sekimori serve`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use sekimori_audit::{Actor, AuditEvent};
+use sekimori_authn::password::PasswordHasher;
+use sekimori_authn::recovery;
+use sekimori_store::{AuditCtx, AuditRepo, MetaRepo, UserRepo};
+use sekimori_types::Lang;
+use sekimori_web::api::{self, AppState};
+use sekimori_web::server::{self, ServerLimits};
+use sekimori_web::tls;
+
+use super::{Instance, open};
+use crate::args::{Cli, InitArgs, ServeArgs};
+use crate::config::LogFormat;
+use crate::output::{json, say};
+
+/// While no admin exists, makes a fresh one-time set-up code (only its hash
+/// is stored) and returns it for printing. `None` once set-up is done.
+async fn setup_code(inst: &Instance) -> Result<Option<String>> {
+    let users = inst.store.list_users().await?;
+    if users.iter().any(|u| u.role == sekimori_types::Role::Admin) {
+        return Ok(None);
+    }
+    let (codes, hashes) = recovery::generate(1)?;
+    let (Some(code), Some(hash)) = (codes.first(), hashes.first()) else {
+        return Ok(None);
+    };
+    let ctx = AuditCtx { actor: Actor::System, source: None };
+    inst.store.set_setup_code(&ctx, hash).await?;
+    Ok(Some(code.expose().to_owned()))
+}
+
+pub async fn init(cli: &Cli, args: &InitArgs, lang: Lang) -> Result<ExitCode> {
+    let (inst, created) = open(cli).await?;
+    let code = setup_code(&inst).await?;
+    let (cert, _) = inst.dir.read_tls()?;
+    let fp = tls::fingerprint(tls::first_cert_der(&cert)?.as_ref());
+    if args.json {
+        json(&json!({
+            "data_dir": inst.dir.root,
+            "created": created.dir,
+            "fingerprint": fp,
+            "public_key": inst.store.public_key().to_hex(),
+            "setup_code": code,
+        }));
+    } else {
+        say(
+            lang,
+            "sekimori のデータディレクトリを準備しました。",
+            "The sekimori data directory is ready.",
+        );
+        println!(
+            "  {}: {}",
+            lang.pick("データディレクトリ", "data directory"),
+            inst.dir.root.display()
+        );
+        println!("  {}: {fp}", lang.pick("証明書フィンガープリント", "certificate fingerprint"));
+        if let Some(code) = code {
+            println!(
+                "  {}: {code}",
+                lang.pick("初期設定コード（1回限り）", "one-time set-up code")
+            );
+        }
+    }
+    inst.store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_tracing(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SEKIMORI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+pub async fn serve(cli: &Cli, args: &ServeArgs, lang: Lang) -> Result<ExitCode> {
+    let (mut inst, _created) = open(cli).await?;
+    if let Some(listen) = args.listen {
+        inst.config.listen = listen;
+    }
+    init_tracing(inst.config.log.format, &inst.config.log.level);
+
+    let (cert, key) = inst.dir.read_tls()?;
+    let tls_config =
+        tls::server_config(&cert, &key, &tls::ALPN_HTTP).context("loading the TLS certificate")?;
+    let fp = tls::fingerprint(tls::first_cert_der(&cert)?.as_ref());
+    let listener = TcpListener::bind(inst.config.listen)
+        .await
+        .with_context(|| format!("listening on {}", inst.config.listen))?;
+    let bound = listener.local_addr()?;
+    inst.config.listen = bound;
+
+    let hasher = Arc::new(PasswordHasher::new(&inst.config.authn.password)?);
+    let state = AppState {
+        store: inst.store.clone(),
+        authn: Arc::new(inst.config.authn.clone()),
+        hasher,
+        clock: inst.clock.clone(),
+        totp_issuer: "sekimori".into(),
+    };
+    let app = api::router(state);
+    let code = setup_code(&inst).await?;
+
+    let sys = AuditCtx { actor: Actor::System, source: None };
+    inst.store
+        .append(
+            &sys,
+            AuditEvent::ServerStarted {
+                version: env!("CARGO_PKG_VERSION").into(),
+                listen: bound.to_string(),
+                backend: inst.store.backend().as_str().to_owned(),
+            },
+        )
+        .await?;
+
+    // The banner goes to stdout for the operator; the set-up code is never logged.
+    say(lang, "sekimori を起動しました。", "sekimori is running.");
+    println!("  URL: {}", inst.config.url());
+    println!("  {}: {bound}", lang.pick("待ち受け", "listening on"));
+    println!("  {}: {fp}", lang.pick("証明書フィンガープリント", "certificate fingerprint"));
+    println!(
+        "  {}: {}",
+        lang.pick("データディレクトリ", "data directory"),
+        inst.dir.root.display()
+    );
+    println!("  {}: {}", lang.pick("データベース", "database"), inst.store.backend().as_str());
+    if let Some(code) = &code {
+        println!("  {}: {code}", lang.pick("初期設定コード（1回限り）", "one-time set-up code"));
+        say(
+            lang,
+            "  このコードで最初の管理者を作成してください（POST /api/v1/setup）。",
+            "  Use it once to create the first administrator (POST /api/v1/setup).",
+        );
+    }
+    println!("ready");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    tracing::info!(message = "Server started.", listen = %bound, backend = inst.store.backend().as_str());
+
+    let reason = Arc::new(std::sync::Mutex::new(String::from("signal")));
+    let reason_w = reason.clone();
+    let shutdown = async move {
+        let which = wait_for_signal().await;
+        if let Ok(mut r) = reason_w.lock() {
+            *r = which.to_owned();
+        }
+    };
+    server::serve(
+        listener,
+        tls_config,
+        app,
+        ServerLimits::default(),
+        shutdown,
+        Duration::from_secs(10),
+    )
+    .await?;
+
+    let why = reason.lock().map(|r| r.clone()).unwrap_or_default();
+    tracing::info!(message = "Server stopping.", reason = %why);
+    inst.store.append(&sys, AuditEvent::ServerStopped { reason: why }).await?;
+    inst.store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        // Without signal handlers, run until killed.
+        std::future::pending::<()>().await;
+        return "unreachable";
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}

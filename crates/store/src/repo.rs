@@ -1,0 +1,432 @@
+//! The repository traits: everything the rest of sekimori may ask of the
+//! store. [`Store`](crate::Store) implements all of them over SQLite and
+//! PostgreSQL alike.
+//!
+//! Every mutating method that changes a security-relevant row takes an
+//! [`AuditCtx`] and writes the matching audit record in the same transaction;
+//! when it returns `Ok`, both are durable. Bookkeeping writes (session touch,
+//! throttle counters, login challenges, TOTP step consumption) are durable
+//! too but not audited: the caller appends the event that explains them
+//! (`LoginFailed`, `AccountLocked`, …).
+
+use std::future::Future;
+
+use futures::stream::BoxStream;
+use time::Duration;
+
+use sekimori_audit::{
+    AuditEvent, Checkpoint, PublicKey, SessionEnd, StoredRecord, VerifyFailure, VerifyReport,
+};
+use sekimori_types::{
+    Asset, AssetId, AssetSpec, NewUser, SessionId, User, UserId, UserStatus, Username, Zone,
+    ZoneId, ZoneSpec,
+};
+
+use crate::StoreError;
+use crate::model::{
+    AuditCtx, Challenge, Credentials, InstanceInfo, NewChallenge, NewSession, Session,
+    ThrottleState, UserPatch,
+};
+
+/// Short alias for the results of this module.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// People with accounts.
+pub trait UserRepo {
+    /// Creates a user with an initial password (Argon2id PHC string).
+    /// Audited: `UserCreated`. `Conflict { what: "user", field: "username" }`
+    /// when the name is taken.
+    fn create_user(
+        &self,
+        ctx: &AuditCtx,
+        new: &NewUser,
+        password_phc: &str,
+    ) -> impl Future<Output = Result<User>> + Send;
+
+    /// The user with this ID, or `NotFound`.
+    fn user(&self, id: UserId) -> impl Future<Output = Result<User>> + Send;
+
+    /// The user with this name, if any (logins look up unknown names too).
+    fn user_by_username(
+        &self,
+        username: &Username,
+    ) -> impl Future<Output = Result<Option<User>>> + Send;
+
+    /// All users, by username.
+    fn list_users(&self) -> impl Future<Output = Result<Vec<User>>> + Send;
+
+    /// Changes attributes. Audited: `UserUpdated` with the changed field
+    /// names (nothing is written when nothing changes).
+    fn update_user(
+        &self,
+        ctx: &AuditCtx,
+        id: UserId,
+        patch: &UserPatch,
+    ) -> impl Future<Output = Result<User>> + Send;
+
+    /// Locks, unlocks or disables an account. Audited: `UserStatusChanged`,
+    /// plus `AccountLocked { reason }` when locking and `AccountUnlocked` when
+    /// a locked account becomes active. Locking or disabling revokes the
+    /// user's sessions (`SessionRevoked`, reason `UserLocked`). No-op when
+    /// the status is already `status`.
+    fn set_user_status(
+        &self,
+        ctx: &AuditCtx,
+        id: UserId,
+        status: UserStatus,
+        reason: &str,
+    ) -> impl Future<Output = Result<User>> + Send;
+}
+
+/// Passwords, TOTP and recovery codes.
+pub trait CredentialRepo {
+    /// The user's credentials, or `NotFound`.
+    fn credentials(&self, user: UserId) -> impl Future<Output = Result<Credentials>> + Send;
+
+    /// Replaces the password. Audited: `PasswordChanged`. Revokes the user's
+    /// other sessions (reason `PasswordChanged`), keeping `keep` if given.
+    fn set_password(
+        &self,
+        ctx: &AuditCtx,
+        user: UserId,
+        password_phc: &str,
+        keep: Option<SessionId>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Enrols TOTP: stores the secret, marks `confirmed_step` (the step of
+    /// the code that confirmed enrolment) as used, and replaces the recovery
+    /// codes with `recovery_code_hashes`. Audited: `MfaEnrolled` and, when
+    /// codes are given, `RecoveryCodesRegenerated`. `Invalid` if TOTP is
+    /// already enrolled (reset first).
+    fn enrol_totp(
+        &self,
+        ctx: &AuditCtx,
+        user: UserId,
+        secret: &[u8],
+        confirmed_step: i64,
+        recovery_code_hashes: &[Vec<u8>],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Accepts TOTP time step `step` for `user` at most once, atomically:
+    /// `true` only if no step at or after it was accepted before, so a code
+    /// is never accepted twice even under concurrent requests.
+    fn consume_totp_step(
+        &self,
+        user: UserId,
+        step: i64,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Removes TOTP and recovery codes and revokes every session of the user
+    /// (and drops their pending login challenges). Audited: `MfaReset` and
+    /// `SessionRevoked` (reason `MfaReset`) per live session.
+    fn reset_mfa(&self, ctx: &AuditCtx, user: UserId) -> impl Future<Output = Result<()>> + Send;
+
+    /// Replaces the recovery codes. Audited: `RecoveryCodesRegenerated`.
+    fn replace_recovery_codes(
+        &self,
+        ctx: &AuditCtx,
+        user: UserId,
+        code_hashes: &[Vec<u8>],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Uses the unused recovery code with this hash, atomically and once:
+    /// `Some(remaining)` if it was valid. Audited (when valid):
+    /// `RecoveryCodeUsed`.
+    fn consume_recovery_code(
+        &self,
+        ctx: &AuditCtx,
+        user: UserId,
+        code_hash: &[u8],
+    ) -> impl Future<Output = Result<Option<u32>>> + Send;
+}
+
+/// Login sessions and the challenges that lead to them.
+pub trait SessionRepo {
+    /// Creates a session after a completed login. Audited: `LoginSucceeded`
+    /// (source from `ctx`). `Conflict { field: "token_hash" }` on a reused
+    /// token hash.
+    fn create_session(
+        &self,
+        ctx: &AuditCtx,
+        new: &NewSession,
+    ) -> impl Future<Output = Result<Session>> + Send;
+
+    /// The session whose token hashes to `token_hash`, revoked or expired
+    /// included (the caller checks [`Session::is_live`] and the idle timeout).
+    fn session_by_token_hash(
+        &self,
+        token_hash: &[u8],
+    ) -> impl Future<Output = Result<Option<Session>>> + Send;
+
+    /// The session with this ID, or `NotFound`.
+    fn session(&self, id: SessionId) -> impl Future<Output = Result<Session>> + Send;
+
+    /// Sessions neither revoked nor past their absolute lifetime, newest
+    /// first; all users' when `user` is `None`.
+    fn live_sessions(
+        &self,
+        user: Option<UserId>,
+    ) -> impl Future<Output = Result<Vec<Session>>> + Send;
+
+    /// Records activity, at most once per `min_interval`: returns `false`
+    /// without writing when `session.last_seen_at` is more recent than that,
+    /// or the session is revoked. Not audited.
+    fn touch_session(
+        &self,
+        session: &Session,
+        min_interval: Duration,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Marks the second factor freshly proven now (step-up). Audited:
+    /// `StepUpSucceeded`. `NotFound` if the session is not live.
+    fn mark_step_up(
+        &self,
+        ctx: &AuditCtx,
+        id: SessionId,
+    ) -> impl Future<Output = Result<Session>> + Send;
+
+    /// Revokes one session; `false` if it was already revoked. Audited:
+    /// `Logout` for [`SessionEnd::Logout`], else `SessionRevoked`.
+    fn revoke_session(
+        &self,
+        ctx: &AuditCtx,
+        id: SessionId,
+        reason: SessionEnd,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Revokes every live session of `user` except `keep`; returns how many.
+    /// Audited: `SessionRevoked` per session.
+    fn revoke_user_sessions(
+        &self,
+        ctx: &AuditCtx,
+        user: UserId,
+        reason: SessionEnd,
+        keep: Option<SessionId>,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Deletes sessions that ended (revoked or expired) before `before`.
+    fn purge_sessions(
+        &self,
+        before: time::OffsetDateTime,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Stores a login challenge (source from `ctx`). Not audited.
+    fn create_challenge(
+        &self,
+        ctx: &AuditCtx,
+        new: NewChallenge,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The challenge with this token hash, without consuming it.
+    fn challenge(
+        &self,
+        token_hash: &[u8],
+    ) -> impl Future<Output = Result<Option<Challenge>>> + Send;
+
+    /// Removes and returns the challenge: of concurrent takers exactly one
+    /// gets it (single use). Expiry is the caller's check.
+    fn take_challenge(
+        &self,
+        token_hash: &[u8],
+    ) -> impl Future<Output = Result<Option<Challenge>>> + Send;
+
+    /// Counts a wrong code against the challenge; the new count, or `None`
+    /// if the challenge is gone.
+    fn bump_challenge_attempts(
+        &self,
+        token_hash: &[u8],
+    ) -> impl Future<Output = Result<Option<u32>>> + Send;
+
+    /// Deletes challenges that expired before now; returns how many.
+    fn purge_challenges(&self) -> impl Future<Output = Result<u64>> + Send;
+}
+
+/// Failure counters for login throttling, by key (`account:alice`,
+/// `source:203.0.113.5`). Not audited: the caller appends `LoginFailed`,
+/// `AccountLocked`, `SourceBlocked`.
+pub trait ThrottleRepo {
+    /// The state of `key`, if any failure was recorded since the last reset.
+    fn throttle_get(&self, key: &str)
+    -> impl Future<Output = Result<Option<ThrottleState>>> + Send;
+
+    /// Replaces the state of `key`.
+    fn throttle_put(
+        &self,
+        key: &str,
+        state: &ThrottleState,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Counts one failure now, atomically (concurrent failures are never
+    /// lost), and returns the new state.
+    fn throttle_record_failure(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<ThrottleState>> + Send;
+
+    /// Forgets `key` (after a success, or an admin lifting a block).
+    fn throttle_reset(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Registered devices.
+pub trait AssetRepo {
+    /// Creates an asset. Audited: `AssetCreated`. `Conflict { field: "name" }`
+    /// (names are unique ignoring case); `NotFound { what: "zone" }` for an
+    /// unknown zone.
+    fn create_asset(
+        &self,
+        ctx: &AuditCtx,
+        spec: &AssetSpec,
+    ) -> impl Future<Output = Result<Asset>> + Send;
+
+    /// The asset with this ID, or `NotFound`.
+    fn asset(&self, id: AssetId) -> impl Future<Output = Result<Asset>> + Send;
+
+    /// All assets, by name.
+    fn list_assets(&self) -> impl Future<Output = Result<Vec<Asset>>> + Send;
+
+    /// Replaces an asset's attributes. Audited: `AssetUpdated` with the
+    /// changed field names (nothing is written when nothing changes).
+    fn update_asset(
+        &self,
+        ctx: &AuditCtx,
+        id: AssetId,
+        spec: &AssetSpec,
+    ) -> impl Future<Output = Result<Asset>> + Send;
+
+    /// Deletes an asset. Audited: `AssetDeleted`.
+    fn delete_asset(&self, ctx: &AuditCtx, id: AssetId) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Named groups of assets.
+pub trait ZoneRepo {
+    /// Creates a zone. Audited: `ZoneCreated`. `Conflict { field: "name" }`.
+    fn create_zone(
+        &self,
+        ctx: &AuditCtx,
+        spec: &ZoneSpec,
+    ) -> impl Future<Output = Result<Zone>> + Send;
+
+    /// The zone with this ID, or `NotFound`.
+    fn zone(&self, id: ZoneId) -> impl Future<Output = Result<Zone>> + Send;
+
+    /// All zones, by name.
+    fn list_zones(&self) -> impl Future<Output = Result<Vec<Zone>>> + Send;
+
+    /// Replaces a zone's attributes. Audited: `ZoneUpdated` with the changed
+    /// field names (nothing is written when nothing changes).
+    fn update_zone(
+        &self,
+        ctx: &AuditCtx,
+        id: ZoneId,
+        spec: &ZoneSpec,
+    ) -> impl Future<Output = Result<Zone>> + Send;
+
+    /// Deletes a zone. Audited: `ZoneDeleted`. `InUse` while assets are in it.
+    fn delete_zone(&self, ctx: &AuditCtx, id: ZoneId) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The audit log itself.
+pub trait AuditRepo {
+    /// Appends an event not tied to a row change (login failed, server
+    /// start/stop, …); returns its seq once durable.
+    fn append(&self, ctx: &AuditCtx, event: AuditEvent)
+    -> impl Future<Output = Result<u64>> + Send;
+
+    /// The signed head (last record), or `None` for an empty log.
+    fn audit_head(&self) -> impl Future<Output = Result<Option<Checkpoint>>> + Send;
+
+    /// Up to `limit` records from `from_seq` on, in order (a page).
+    fn audit_records(
+        &self,
+        from_seq: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<StoredRecord>>> + Send;
+
+    /// The periodic checkpoints, in order.
+    fn audit_checkpoints(&self) -> impl Future<Output = Result<Vec<Checkpoint>>> + Send;
+
+    /// Checkpoints, head and a stream of every record, all read from one
+    /// snapshot, in constant memory: for export of large logs.
+    fn audit_snapshot(&self) -> impl Future<Output = Result<AuditSnapshot>> + Send;
+
+    /// Verifies the whole log from one snapshot against `key`, streaming.
+    /// The outer error means the log could not be read; the inner one names
+    /// the first bad record.
+    fn verify_audit(
+        &self,
+        key: &PublicKey,
+    ) -> impl Future<Output = Result<std::result::Result<VerifyReport, VerifyFailure>>> + Send;
+}
+
+/// A consistent view of the audit log (see [`AuditRepo::audit_snapshot`]).
+pub struct AuditSnapshot {
+    /// The periodic checkpoints, in order.
+    pub checkpoints: Vec<Checkpoint>,
+    /// The signed head, `None` for an empty log.
+    pub head: Option<Checkpoint>,
+    /// Every record in seq order. Holds a read transaction until dropped.
+    pub records: BoxStream<'static, Result<StoredRecord>>,
+}
+
+impl std::fmt::Debug for AuditSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditSnapshot")
+            .field("checkpoints", &self.checkpoints.len())
+            .field("head", &self.head)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Instance metadata, configuration values and the first-admin setup code.
+pub trait MetaRepo {
+    /// Records the instance ID and public key once; returns what is stored
+    /// (the existing values if already initialised). Audited the first time:
+    /// `InstanceInitialised`.
+    fn initialise_instance(
+        &self,
+        ctx: &AuditCtx,
+        instance_id: &str,
+        public_key: &PublicKey,
+    ) -> impl Future<Output = Result<InstanceInfo>> + Send;
+
+    /// What [`Self::initialise_instance`] stored, if it ran.
+    fn instance(&self) -> impl Future<Output = Result<Option<InstanceInfo>>> + Send;
+
+    /// A configuration value.
+    fn config_get(&self, key: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    /// Sets (or with `None` removes) a configuration value. Audited:
+    /// `ConfigChanged` with old and new values, so never store secrets here.
+    /// Keys starting with `sekimori.` are reserved.
+    fn config_set(
+        &self,
+        ctx: &AuditCtx,
+        key: &str,
+        value: Option<&str>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores the hash of a new one-time setup code, replacing any earlier
+    /// one. `Invalid { field: "setup_code", reason: "admin_exists" }` once an
+    /// admin exists. Audited: `ConfigChanged { key: "setup_code" }` (no values).
+    fn set_setup_code(
+        &self,
+        ctx: &AuditCtx,
+        code_hash: &[u8],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Whether a setup code is waiting to be used (and no admin exists).
+    fn setup_pending(&self) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Creates the first admin, once: only while no admin exists and
+    /// `code_hash` matches the stored one (constant-time), consuming it.
+    /// Audited: `UserCreated`, `SetupCompleted`. Refusals are
+    /// `Invalid { field: "setup_code", reason: "mismatch" | "not_pending" }`,
+    /// or `Invalid { field: "role" }` when `new.role` is not admin.
+    fn complete_setup(
+        &self,
+        ctx: &AuditCtx,
+        code_hash: &[u8],
+        new: &NewUser,
+        password_phc: &str,
+    ) -> impl Future<Output = Result<User>> + Send;
+}

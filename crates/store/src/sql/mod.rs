@@ -1,0 +1,11 @@
+//! The SQL implementation of the repository traits, one module per trait.
+//! Queries are shared by both backends: `$N` placeholders, portable types.
+
+mod assets;
+mod audit;
+mod credentials;
+mod meta;
+mod sessions;
+mod throttle;
+mod users;
+mod zones;

@@ -1,0 +1,145 @@
+//! The JSON API (`/api/v1/…`). Handlers are thin: validate input into domain
+//! types, check the caller, call `authn` and the store, answer.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde_json::json;
+
+use sekimori_authn::AuthnConfig;
+use sekimori_authn::password::PasswordHasher;
+use sekimori_store::{AuditRepo, Store, StoreError};
+use sekimori_types::SharedClock;
+
+mod assets;
+pub mod auth;
+mod error;
+mod login;
+mod openapi;
+mod records;
+mod users;
+
+pub use error::{ApiError, ApiJson, localize};
+
+use crate::server::ClientAddr;
+
+/// Largest request body the API reads.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Everything a handler needs, cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub authn: Arc<AuthnConfig>,
+    pub hasher: Arc<PasswordHasher>,
+    pub clock: SharedClock,
+    /// Issuer shown in authenticator apps (`sekimori` or the hospital's name).
+    pub totp_issuer: String,
+}
+
+/// The API router with its middleware: body cap, timeout, localized errors.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/setup", post(login::setup))
+        .route("/login", post(login::login))
+        .route("/login/mfa", post(login::login_mfa))
+        .route("/login/enrol", post(login::login_enrol))
+        .route("/logout", post(login::logout))
+        .route("/me", get(login::me))
+        .route("/me/step-up", post(login::step_up))
+        .route("/me/password", post(login::change_password))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", get(users::show))
+        .route("/users/{id}/lock", post(users::lock))
+        .route("/users/{id}/unlock", post(users::unlock))
+        .route("/users/{id}/reset-mfa", post(users::reset_mfa))
+        .route("/assets", get(assets::list_assets).post(assets::create_asset))
+        .route(
+            "/assets/{id}",
+            get(assets::show_asset).put(assets::update_asset).delete(assets::delete_asset),
+        )
+        .route("/zones", get(assets::list_zones).post(assets::create_zone))
+        .route(
+            "/zones/{id}",
+            get(assets::show_zone).put(assets::update_zone).delete(assets::delete_zone),
+        )
+        .route("/audit", get(records::list))
+        .route("/audit/verify", get(records::verify))
+        .route("/audit/public-key", get(records::public_key))
+        .route("/openapi.json", get(openapi::document));
+
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(healthz))
+        .fallback(|| async { ApiError::not_found() })
+        .layer(axum::middleware::from_fn(localize))
+        // A bug must cost one request a 500, never the connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            tracing::error!(message = "Handler panicked.");
+            axum::response::IntoResponse::into_response(ApiError::internal())
+        }))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        ))
+        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            axum::http::HeaderValue::from_static("max-age=31536000"),
+        ))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.audit_head().await {
+        Ok(_) => (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response(),
+        Err(_) => ApiError::unavailable().into_response(),
+    }
+}
+
+/// The client's IP address as an extractor (from the TLS connection, never
+/// from headers); `None` only outside the real server (in-process tests).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts)))
+    }
+}
+
+/// The client's IP address (from the TLS connection, never from headers).
+pub(crate) fn client_ip(parts: &Parts) -> Option<IpAddr> {
+    parts.extensions.get::<axum::extract::ConnectInfo<ClientAddr>>().map(|ci| ci.0.0.ip())
+}
+
+/// Maps a store error to what the caller may see; details go to the log.
+pub(crate) fn store_error(e: StoreError) -> ApiError {
+    match &e {
+        StoreError::NotFound { .. } => ApiError::not_found(),
+        StoreError::Conflict { .. } => ApiError::conflict("already_exists"),
+        StoreError::InUse { .. } => ApiError::conflict("in_use"),
+        StoreError::Invalid(v) => ApiError::invalid(v),
+        StoreError::Unavailable(_) => {
+            tracing::error!(message = "Store unavailable; refusing the request.", error = %e);
+            ApiError::unavailable()
+        }
+        _ => {
+            tracing::error!(message = "Store error.", error = %e);
+            ApiError::internal()
+        }
+    }
+}
