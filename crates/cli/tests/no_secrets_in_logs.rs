@@ -21,20 +21,20 @@ async fn canaries_never_reach_logs_or_audit() {
     let (st, body) = post(
         &c,
         &s.url("/api/v1/users"),
-        json!({"username": "canary", "role": "auditor", "password": canary_pw}),
+        json!({"username": "auditor1", "role": "auditor", "password": canary_pw}),
         Some(&admin.token),
     )
     .await;
     assert_eq!(st, 201, "{body}");
-    let user = first_login(&s, &c, "canary", canary_pw).await;
+    let user = first_login(&s, &c, "auditor1", canary_pw).await;
     // Wrong passwords and codes are secrets too.
     let wrong_pw = "Wrong-Canary-Password-55";
-    post(&c, &s.url("/api/v1/login"), json!({"username": "canary", "password": wrong_pw}), None)
+    post(&c, &s.url("/api/v1/login"), json!({"username": "auditor1", "password": wrong_pw}), None)
         .await;
     let (_, step1) = post(
         &c,
         &s.url("/api/v1/login"),
-        json!({"username": "canary", "password": canary_pw}),
+        json!({"username": "auditor1", "password": canary_pw}),
         None,
     )
     .await;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use sekimori_audit::Actor;
-use sekimori_store::{AuditCtx, Store, StoreOptions};
+use sekimori_store::{AuditCtx, MetaRepo, Store, StoreOptions};
 use sekimori_types::{SharedClock, SystemClock};
 
 use crate::args::Cli;
@@ -39,7 +39,31 @@ pub async fn open(cli: &Cli) -> Result<(Instance, crate::instance::Created)> {
     let store = Store::open(&url, StoreOptions::new(clock.clone(), key))
         .await
         .with_context(|| format!("opening the store ({})", redact_url(&url)))?;
+    // The store remembers which key signs its audit log: a different key
+    // (a copied store, a replaced key file) is refused, not silently used.
+    let ours = store.public_key().to_hex();
+    let info = store
+        .initialise_instance(&AuditCtx::system(), &uuid_like(&ours), &store.public_key())
+        .await
+        .context("recording the instance identity")?;
+    if info.public_key != ours {
+        store.close().await;
+        anyhow::bail!(
+            "the store at {} belongs to another instance (its audit log is signed by key {}, \
+             but {} holds key {}); refusing to mix them",
+            redact_url(&url),
+            info.public_key,
+            dir.key_path().display(),
+            ours
+        );
+    }
     Ok((Instance { dir, config, store, clock }, created))
+}
+
+/// A stable instance ID derived from the public key (so every process that
+/// opens the same data directory names the instance the same way).
+fn uuid_like(public_key_hex: &str) -> String {
+    format!("skm-{}", &public_key_hex[..16.min(public_key_hex.len())])
 }
 
 /// The audit actor for console commands: the operating-system user.
