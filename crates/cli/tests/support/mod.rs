@@ -198,7 +198,10 @@ impl Server {
         if let Some(mut c) = self.child.take() {
             let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
             let deadline = Instant::now() + Duration::from_secs(30);
-            #[allow(clippy::disallowed_methods, reason = "polling a child process we do not control")]
+            #[allow(
+                clippy::disallowed_methods,
+                reason = "polling a child process we do not control"
+            )]
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
                     return;
@@ -279,7 +282,10 @@ pub fn settle_totp_step(margin: u64) {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let left = 30 - now % 30;
     if left < margin {
-        #[allow(clippy::disallowed_methods, reason = "a real authenticator app follows the wall clock")]
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a real authenticator app follows the wall clock"
+        )]
         std::thread::sleep(Duration::from_secs(left + 1));
     }
 }

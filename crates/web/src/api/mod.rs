@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
+        .merge(crate::console::routes())
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::middleware::from_fn(localize))
         // A bug must cost one request a 500, never the connection.
