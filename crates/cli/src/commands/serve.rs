@@ -11,8 +11,8 @@ use tokio::net::TcpListener;
 use sekimori_audit::{Actor, AuditEvent};
 use sekimori_authn::password::PasswordHasher;
 use sekimori_authn::recovery;
-use sekimori_store::{AuditCtx, AuditRepo, MetaRepo, UserRepo};
-use sekimori_types::Lang;
+use sekimori_store::{AuditCtx, AuditRepo, MetaRepo, SessionRepo, Store, UserRepo};
+use sekimori_types::{Lang, SharedClock};
 use sekimori_web::api::{self, AppState};
 use sekimori_web::server::{self, ServerLimits};
 use sekimori_web::tls;
@@ -148,6 +148,8 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, lang: Lang) -> Result<ExitCode> 
     let _ = std::io::stdout().flush();
     tracing::info!(message = "Server started.", listen = %bound, backend = inst.store.backend().as_str());
 
+    let housekeeping = tokio::spawn(housekeeping(inst.store.clone(), inst.clock.clone()));
+
     let reason = Arc::new(std::sync::Mutex::new(String::from("signal")));
     let reason_w = reason.clone();
     let shutdown = async move {
@@ -166,11 +168,35 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, lang: Lang) -> Result<ExitCode> 
     )
     .await?;
 
+    housekeeping.abort();
     let why = reason.lock().map(|r| r.clone()).unwrap_or_default();
     tracing::info!(message = "Server stopping.", reason = %why);
     inst.store.append(&sys, AuditEvent::ServerStopped { reason: why }).await?;
     inst.store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every ten minutes: forget login challenges that expired and sessions that
+/// ended more than a week ago (their start and end stay in the audit log).
+async fn housekeeping(store: Store, clock: SharedClock) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        let week_ago = clock.now() - time::Duration::days(7);
+        match (store.purge_sessions(week_ago).await, store.purge_challenges().await) {
+            (Ok(s), Ok(c)) if s + c > 0 => {
+                tracing::info!(
+                    message = "Housekeeping.",
+                    sessions_purged = s,
+                    challenges_purged = c
+                );
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(message = "Housekeeping failed.", %error)
+            }
+            _ => {}
+        }
+    }
 }
 
 async fn wait_for_signal() -> &'static str {
