@@ -90,6 +90,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, lang: Lang) -> Result<ExitCode> 
         inst.config.listen = listen;
     }
     init_tracing(inst.config.log.format, &inst.config.log.level);
+    record_config(&inst).await?;
 
     let (cert, key) = inst.dir.read_tls()?;
     let tls_config =
@@ -174,6 +175,23 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, lang: Lang) -> Result<ExitCode> 
     inst.store.append(&sys, AuditEvent::ServerStopped { reason: why }).await?;
     inst.store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Audits a change of the effective configuration since the last start:
+/// the store keeps a digest of it, and a different digest is appended to
+/// the chain as `ConfigChanged` (old and new digests; the file itself holds
+/// no secrets, but only digests are recorded all the same).
+async fn record_config(inst: &Instance) -> Result<()> {
+    let effective = toml::to_string(&inst.config).context("serialising the configuration")?;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, effective.as_bytes());
+    let digest: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let key = "config.effective.sha256";
+    if inst.store.config_get(key).await?.as_deref() != Some(digest.as_str()) {
+        let ctx = AuditCtx { actor: Actor::System, source: None };
+        inst.store.config_set(&ctx, key, Some(&digest)).await?;
+        tracing::info!(message = "Configuration changed since the last start.", sha256 = %digest);
+    }
+    Ok(())
 }
 
 /// Every ten minutes: forget login challenges that expired and sessions that
