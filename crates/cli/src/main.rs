@@ -7,18 +7,37 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 mod args;
 mod commands;
 mod config;
+mod help_ja;
 mod instance;
 mod output;
 
 use args::{Cli, Command};
 
+/// Parses the command line, with help in Japanese when that is the user's
+/// language (`--lang ja`, `SEKIMORI_LANG`, or a Japanese `LANG`).
+fn parse() -> Cli {
+    let ja_flag =
+        std::env::args().collect::<Vec<_>>().windows(2).any(|w| w[0] == "--lang" && w[1] == "ja")
+            || std::env::args().any(|a| a == "--lang=ja");
+    let en_flag =
+        std::env::args().collect::<Vec<_>>().windows(2).any(|w| w[0] == "--lang" && w[1] == "en")
+            || std::env::args().any(|a| a == "--lang=en");
+    let ja = ja_flag || (!en_flag && sekimori_types::Lang::from_env() == sekimori_types::Lang::Ja);
+    let cmd = if ja { help_ja::localize(Cli::command()) } else { Cli::command() };
+    let matches = cmd.get_matches();
+    match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     let lang = output::lang(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
