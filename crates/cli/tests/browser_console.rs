@@ -4,6 +4,8 @@
 //! the recovery codes once, and reaches the account page — then switches
 //! the console to Japanese.
 
+#![allow(clippy::print_stderr, reason = "a skipped browser test says so")]
+
 mod support;
 
 use std::process::{Child, Command, Stdio};
