@@ -238,3 +238,63 @@ async fn curl_speaks_tls13_to_the_gateway() {
         .unwrap();
     assert!(!out.status.success(), "TLS 1.2 must be refused");
 }
+
+/// An admin sees who is logged in and ends a vendor's session at once; a
+/// vendor cannot end anyone else's.
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_lists_and_ends_sessions() {
+    for b in Backend::all().await {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Server::start_new(tmp.path(), b.clone(), FAST_CONFIG);
+        let c = s.client();
+        let admin = setup_admin(&s, &c).await;
+        let (st, body) = post(
+            &c,
+            &s.url("/api/v1/users"),
+            json!({"username": "suzuki", "role": "vendor", "company": "Acme Medical", "password": "vendor-Pass-phrase-2931"}),
+            Some(&admin.token),
+        )
+        .await;
+        assert_eq!(st, 201, "{body}");
+        let vendor = first_login(&s, &c, "suzuki", "vendor-Pass-phrase-2931").await;
+
+        let (st, list) = get(&c, &s.url("/api/v1/sessions"), Some(&admin.token)).await;
+        assert_eq!(st, 200, "{list}");
+        let sessions = list["sessions"].as_array().unwrap();
+        assert_eq!(sessions.len(), 2, "{}: {list}", b.name());
+        let vendor_user = vendor.body["user"]["id"].as_str().unwrap();
+        let vs = sessions.iter().find(|x| x["user"] == vendor_user).unwrap();
+        assert_eq!(vs["mfa_method"], "totp_enrolment");
+        let admin_session = sessions.iter().find(|x| x["current"] == true).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // The vendor sees only their own, and cannot end the admin's.
+        let (_, own) = get(&c, &s.url("/api/v1/sessions"), Some(&vendor.token)).await;
+        assert_eq!(own["sessions"].as_array().unwrap().len(), 1);
+        let (st, _) = post(
+            &c,
+            &s.url(&format!("/api/v1/sessions/{admin_session}/revoke")),
+            json!({}),
+            Some(&vendor.token),
+        )
+        .await;
+        assert_eq!(st, 403);
+
+        // The admin ends the vendor's session: their next request is refused.
+        let vid = vs["id"].as_str().unwrap();
+        let (st, _) = post(
+            &c,
+            &s.url(&format!("/api/v1/sessions/{vid}/revoke")),
+            json!({}),
+            Some(&admin.token),
+        )
+        .await;
+        assert_eq!(st, 204);
+        let (st, _) = get(&c, &s.url("/api/v1/me"), Some(&vendor.token)).await;
+        assert_eq!(st, 401, "{}", b.name());
+        let out = s.cli(&["audit", "export"]);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("revoked_by_admin"));
+    }
+}

@@ -24,9 +24,10 @@ mod error;
 mod login;
 mod openapi;
 mod records;
+mod sessions;
 mod users;
 
-pub use error::{ApiError, ApiJson, localize};
+pub use error::{ApiError, ApiJson, NoBody, localize};
 
 use crate::server::ClientAddr;
 
@@ -70,6 +71,8 @@ pub fn router(state: AppState) -> Router {
             "/zones/{id}",
             get(assets::show_zone).put(assets::update_zone).delete(assets::delete_zone),
         )
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/{id}/revoke", post(sessions::revoke))
         .route("/audit", get(records::list))
         .route("/audit/verify", get(records::verify))
         .route("/audit/public-key", get(records::public_key))
@@ -102,7 +105,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+async fn healthz(State(state): State<AppState>, _: NoBody) -> impl IntoResponse {
     match state.store.audit_head().await {
         Ok(_) => (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response(),
         Err(_) => ApiError::unavailable().into_response(),
