@@ -311,3 +311,38 @@ fn bad_config_names_the_key() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("lisen"));
 }
+
+/// A person at a terminal is asked for the password twice (no echo); a
+/// mismatch is refused. `script` gives the command a real pseudo-terminal.
+#[test]
+fn password_prompt_on_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), FAST_CONFIG).unwrap();
+    let run = |user: &str, input: &str| {
+        let cmd =
+            format!("{BIN} --data-dir {} user add --username {user} --role auditor", dir.display());
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("SEKIMORI_LANG", "en")
+            .env_remove("SEKIMORI_PASSWORD")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("script(1) from util-linux");
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    let (code, out) = run("yamada", "prompted-Pass-phrase-881\nprompted-Pass-phrase-881\n");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Initial password:") && out.contains("Repeat it:"), "{out}");
+    let (code, out) = run("kimura", "prompted-Pass-phrase-881\nsomething-else-entirely-9\n");
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("differ"), "{out}");
+    let list = cli(&dir, &Backend::Sqlite, &["user", "list", "--json"], None);
+    let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(v["users"].as_array().unwrap().len(), 1);
+}

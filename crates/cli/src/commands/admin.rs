@@ -40,9 +40,11 @@ fn label(field: &'static str, v: &Option<String>) -> Result<Option<Label>> {
         .map_err(|e| anyhow!("--{}: {}", field.replace('_', "-"), e.reason))
 }
 
-/// The initial password: `--password-file`, `--password-stdin`, or
-/// `SEKIMORI_PASSWORD`. Never a plain flag (it would show in `ps`).
-fn read_password(a: &UserAddArgs) -> Result<SecretString> {
+/// The initial password: `--password-file`, `--password-stdin`,
+/// `SEKIMORI_PASSWORD`, or — for a person at a terminal — a prompt that does
+/// not echo, asked twice. Never a plain flag (it would show in `ps`).
+fn read_password(a: &UserAddArgs, lang: Lang) -> Result<SecretString> {
+    use std::io::IsTerminal;
     let line = if let Some(path) = &a.password_file {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -56,6 +58,15 @@ fn read_password(a: &UserAddArgs) -> Result<SecretString> {
         line.trim_end_matches(['\r', '\n']).to_owned()
     } else if let Ok(p) = std::env::var("SEKIMORI_PASSWORD") {
         p
+    } else if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(lang.pick("初期パスワード: ", "Initial password: "))
+            .context("reading the password from the terminal")?;
+        let again = rpassword::prompt_password(lang.pick("もう一度入力: ", "Repeat it: "))
+            .context("reading the password from the terminal")?;
+        if first != again {
+            bail!("{}", lang.pick("入力したパスワードが一致しません", "the two passwords differ"));
+        }
+        first
     } else {
         bail!(
             "give the initial password with --password-file FILE, --password-stdin or SEKIMORI_PASSWORD"
@@ -104,7 +115,7 @@ pub async fn user(cli: &Cli, cmd: &UserCmd, lang: Lang) -> Result<ExitCode> {
                 department: label("department", &a.department)?,
             };
             new.validate().map_err(|e| anyhow!("--{}: {}", e.field, e.reason))?;
-            let pw = read_password(a)?;
+            let pw = read_password(a, lang)?;
             let mut context = vec![new.username.as_str(), new.display_name.as_str()];
             if let Some(c) = &new.company {
                 context.push(c.as_str());
