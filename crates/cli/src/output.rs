@@ -7,12 +7,22 @@ use serde::Serialize;
 
 use crate::args::{Cli, LangArg};
 
+static LANG: std::sync::OnceLock<Lang> = std::sync::OnceLock::new();
+
+/// The user's language for this run (flag, then environment); remembered
+/// so deep error paths can explain themselves in it.
 pub fn lang(cli: &Cli) -> Lang {
-    match cli.lang {
+    let lang = match cli.lang {
         Some(LangArg::Ja) => Lang::Ja,
         Some(LangArg::En) => Lang::En,
         None => Lang::from_env(),
-    }
+    };
+    *LANG.get_or_init(|| lang)
+}
+
+/// The language chosen by [`lang`] (English before it is called).
+pub fn current_lang() -> Lang {
+    LANG.get().copied().unwrap_or_default()
 }
 
 /// Prints a line for people on stdout.

@@ -32,6 +32,56 @@ impl InvalidValue {
     }
 }
 
+impl Localized for InvalidValue {
+    fn localized(&self, lang: Lang) -> String {
+        let (ja, en) = match self.reason {
+            "length" if self.field == "username" => {
+                ("1〜64文字にしてください", "must be 1 to 64 characters")
+            }
+            "length" => {
+                ("長さが範囲外です（1〜200文字）", "has the wrong length (1 to 200 characters)")
+            }
+            "characters" => (
+                "英小文字・数字・. _ - @ のみ使え、英数字で始めてください",
+                "may use only lowercase letters, digits and . _ - @, starting with a letter or digit",
+            ),
+            "control_characters" => ("制御文字は使えません", "must not contain control characters"),
+            "required_for_vendor" => {
+                ("保守業者（vendor）には会社名が必要です", "is required for vendors")
+            }
+            "only_for_vendor" => {
+                ("会社名は保守業者（vendor）にのみ設定できます", "is only for vendors")
+            }
+            "unknown_role" => (
+                "admin、approver、auditor、vendor のいずれかにしてください",
+                "must be admin, approver, auditor or vendor",
+            ),
+            "unknown_criticality" => (
+                "low、medium、high、life_critical のいずれかにしてください",
+                "must be low, medium, high or life_critical",
+            ),
+            "expected_port_slash_protocol" => (
+                "「ポート/プロトコル」の形式にしてください（例：22/ssh）",
+                "must be PORT/PROTOCOL, e.g. 22/ssh",
+            ),
+            "bad_port" => ("ポート番号は1〜65535にしてください", "must be a port from 1 to 65535"),
+            "bad_protocol" => (
+                "プロトコル名は英小文字・数字・- で32文字以内にしてください",
+                "protocol names use lowercase letters, digits and -, at most 32",
+            ),
+            "duplicate_port" => ("同じポートが重複しています", "lists the same port twice"),
+            "too_many" => ("数が多すぎます（64まで）", "has too many entries (at most 64)"),
+            "out_of_range" => ("1〜1440分にしてください", "must be 1 to 1440 minutes"),
+            "not_a_uuid" => ("ID の形式が正しくありません", "is not a valid ID"),
+            _ => ("値が正しくありません", "is not valid"),
+        };
+        match lang {
+            Lang::Ja => format!("{}：{}", self.field, ja),
+            Lang::En => format!("{}: {}", self.field, en),
+        }
+    }
+}
+
 macro_rules! id_type {
     ($(#[$m:meta])* $name:ident) => {
         $(#[$m])*

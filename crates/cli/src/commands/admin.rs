@@ -37,7 +37,7 @@ fn label(field: &'static str, v: &Option<String>) -> Result<Option<Label>> {
     v.as_deref()
         .map(|s| Label::parse(field, s))
         .transpose()
-        .map_err(|e| anyhow!("--{}: {}", field.replace('_', "-"), e.reason))
+        .map_err(|e| anyhow!("--{}", e.localized(crate::output::current_lang())))
 }
 
 /// The initial password: `--password-file`, `--password-stdin`,
@@ -102,11 +102,14 @@ pub async fn user(cli: &Cli, cmd: &UserCmd, lang: Lang) -> Result<ExitCode> {
     let ctx = cli_ctx();
     let result = match cmd {
         UserCmd::Add(a) => {
-            let username =
-                Username::parse(&a.username).map_err(|e| anyhow!("--username: {}", e.reason))?;
+            let username = Username::parse(&a.username).map_err(|e| {
+                anyhow!("--username ({})", e.localized(crate::output::current_lang()))
+            })?;
             let display_name =
                 Label::parse("display_name", a.display_name.as_deref().unwrap_or(&a.username))
-                    .map_err(|e| anyhow!("--display-name: {}", e.reason))?;
+                    .map_err(|e| {
+                        anyhow!("--display-name ({})", e.localized(crate::output::current_lang()))
+                    })?;
             let new = NewUser {
                 username,
                 display_name,
@@ -114,7 +117,8 @@ pub async fn user(cli: &Cli, cmd: &UserCmd, lang: Lang) -> Result<ExitCode> {
                 company: label("company", &a.company)?,
                 department: label("department", &a.department)?,
             };
-            new.validate().map_err(|e| anyhow!("--{}: {}", e.field, e.reason))?;
+            new.validate()
+                .map_err(|e| anyhow!("--{}", e.localized(crate::output::current_lang())))?;
             let pw = read_password(a, lang)?;
             let mut context = vec![new.username.as_str(), new.display_name.as_str()];
             if let Some(c) = &new.company {
@@ -177,7 +181,8 @@ pub async fn user(cli: &Cli, cmd: &UserCmd, lang: Lang) -> Result<ExitCode> {
 }
 
 async fn find_user(inst: &super::Instance, name: &str) -> Result<User> {
-    let username = Username::parse(name).map_err(|e| anyhow!("user name: {}", e.reason))?;
+    let username = Username::parse(name)
+        .map_err(|e| anyhow!("{}", e.localized(crate::output::current_lang())))?;
     inst.store.user_by_username(&username).await?.ok_or_else(|| anyhow!("no such user: {username}"))
 }
 
@@ -255,24 +260,34 @@ async fn add_asset(
     a: &AssetAddArgs,
     lang: Lang,
 ) -> Result<()> {
-    let name = Label::parse("name", &a.name).map_err(|e| anyhow!("--name: {}", e.reason))?;
+    let name = Label::parse("name", &a.name)
+        .map_err(|e| anyhow!("--name ({})", e.localized(crate::output::current_lang())))?;
     let addresses = a
         .addresses
         .iter()
-        .map(|s| s.parse::<IpAddr>().map_err(|_| anyhow!("--address {s:?}: not an IP address")))
+        .map(|s| {
+            s.parse::<IpAddr>().map_err(|_| {
+                let l = crate::output::current_lang();
+                anyhow!(
+                    "--address {s:?}: {}",
+                    l.pick("IP アドレスではありません", "not an IP address")
+                )
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
     let ports = a
         .ports
         .iter()
         .map(|s| {
             MaintenancePort::parse(s).map_err(|e| {
-                anyhow!("--port {s:?}: {} (expected PORT/PROTOCOL, e.g. 22/ssh)", e.reason)
+                anyhow!("--port {s:?}: {}", e.localized(crate::output::current_lang()))
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let criticality: Criticality = a.criticality.parse().map_err(|_| {
-        anyhow!("--criticality {:?}: expected low, medium, high or life_critical", a.criticality)
-    })?;
+    let criticality: Criticality =
+        a.criticality.parse().map_err(|e: sekimori_types::InvalidValue| {
+            anyhow!("--{}", e.localized(crate::output::current_lang()))
+        })?;
     let zone = match &a.zone {
         Some(z) => {
             let zones = inst.store.list_zones().await?;
@@ -292,7 +307,7 @@ async fn add_asset(
         maintenance_ports: ports,
         max_session_minutes: a.max_session_minutes,
     };
-    spec.validate().map_err(|e| anyhow!("--{}: {}", e.field.replace('_', "-"), e.reason))?;
+    spec.validate().map_err(|e| anyhow!("--{}", e.localized(crate::output::current_lang())))?;
     let asset = inst.store.create_asset(ctx, &spec).await?;
     if a.json {
         json(&json!({ "asset": asset }));
@@ -313,12 +328,14 @@ pub async fn zone(cli: &Cli, cmd: &ZoneCmd, lang: Lang) -> Result<ExitCode> {
         match cmd {
             ZoneCmd::Add { name, description, critical, json: as_json } => {
                 let spec = ZoneSpec {
-                    name: Label::parse("name", name)
-                        .map_err(|e| anyhow!("--name: {}", e.reason))?,
+                    name: Label::parse("name", name).map_err(|e| {
+                        anyhow!("--name ({})", e.localized(crate::output::current_lang()))
+                    })?,
                     description: description.clone(),
                     critical: *critical,
                 };
-                spec.validate().map_err(|e| anyhow!("--{}: {}", e.field, e.reason))?;
+                spec.validate()
+                    .map_err(|e| anyhow!("--{}", e.localized(crate::output::current_lang())))?;
                 let z = inst.store.create_zone(&ctx, &spec).await?;
                 if *as_json {
                     json(&json!({ "zone": z }));
