@@ -12,7 +12,7 @@ use sekimori_audit::{Actor, AuditEvent};
 use sekimori_authn::password::PasswordHasher;
 use sekimori_authn::recovery;
 use sekimori_store::{AuditCtx, AuditRepo, MetaRepo, SessionRepo, Store, UserRepo};
-use sekimori_types::{Lang, SharedClock};
+use sekimori_types::{Lang, Localized, SharedClock};
 use sekimori_web::api::{self, AppState};
 use sekimori_web::server::{self, ServerLimits};
 use sekimori_web::tls;
@@ -150,6 +150,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, lang: Lang) -> Result<ExitCode> 
     tracing::info!(message = "Server started.", listen = %bound, backend = inst.store.backend().as_str());
 
     let housekeeping = tokio::spawn(housekeeping(inst.store.clone(), inst.clock.clone()));
+    tokio::spawn(self_check(inst.store.clone()));
 
     let reason = Arc::new(std::sync::Mutex::new(String::from("signal")));
     let reason_w = reason.clone();
@@ -192,6 +193,34 @@ async fn record_config(inst: &Instance) -> Result<()> {
         tracing::info!(message = "Configuration changed since the last start.", sha256 = %digest);
     }
     Ok(())
+}
+
+/// Verifies the whole audit chain once after start, in the background, so
+/// tampering is reported even when nobody runs `sekimori audit verify`. The
+/// outcome is itself audited.
+async fn self_check(store: Store) {
+    let ctx = AuditCtx { actor: Actor::System, source: None };
+    let (records, ok) = match store.verify_audit(&store.public_key()).await {
+        Ok(Ok(report)) => {
+            tracing::info!(message = "Audit chain verified.", records = report.records);
+            (report.records, true)
+        }
+        Ok(Err(failure)) => {
+            tracing::error!(
+                message = "AUDIT CHAIN BROKEN: the audit log was changed outside sekimori.",
+                first_bad_seq = failure.seq,
+                detail = %failure.localized(sekimori_types::Lang::En),
+            );
+            (failure.seq, false)
+        }
+        Err(error) => {
+            tracing::warn!(message = "Audit self-check could not read the store.", %error);
+            return;
+        }
+    };
+    if let Err(error) = store.append(&ctx, AuditEvent::AuditVerified { records, ok }).await {
+        tracing::warn!(message = "Could not record the audit self-check.", %error);
+    }
 }
 
 /// Every ten minutes: forget login challenges that expired and sessions that

@@ -11,7 +11,7 @@ use sekimori_store::{AssetRepo, ZoneRepo};
 use sekimori_types::{AssetId, AssetSpec, Role, ZoneId, ZoneSpec};
 
 use super::auth::Authenticated;
-use super::{ApiError, ApiJson, AppState, store_error};
+use super::{ApiError, ApiJson, AppState, NoBody, store_error};
 
 const STAFF: &[Role] = &[Role::Admin, Role::Auditor, Role::Approver];
 
@@ -26,6 +26,7 @@ fn zone_id(s: &str) -> Result<ZoneId, ApiError> {
 pub async fn list_assets(
     State(st): State<AppState>,
     me: Authenticated,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     me.require(STAFF)?;
     let assets = st.store.list_assets().await.map_err(store_error)?;
@@ -36,6 +37,7 @@ pub async fn show_asset(
     State(st): State<AppState>,
     me: Authenticated,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     me.require(STAFF)?;
     let a = st.store.asset(asset_id(&id)?).await.map_err(store_error)?;
@@ -69,6 +71,7 @@ pub async fn delete_asset(
     State(st): State<AppState>,
     me: Authenticated,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     me.require(&[Role::Admin])?;
     st.store.delete_asset(&me.ctx, asset_id(&id)?).await.map_err(store_error)?;
@@ -78,6 +81,7 @@ pub async fn delete_asset(
 pub async fn list_zones(
     State(st): State<AppState>,
     me: Authenticated,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     me.require(STAFF)?;
     let zones = st.store.list_zones().await.map_err(store_error)?;
@@ -88,6 +92,7 @@ pub async fn show_zone(
     State(st): State<AppState>,
     me: Authenticated,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     me.require(STAFF)?;
     let z = st.store.zone(zone_id(&id)?).await.map_err(store_error)?;
@@ -121,6 +126,7 @@ pub async fn delete_zone(
     State(st): State<AppState>,
     me: Authenticated,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     me.require(&[Role::Admin])?;
     st.store.delete_zone(&me.ctx, zone_id(&id)?).await.map_err(store_error)?;

@@ -64,7 +64,9 @@ impl ApiError {
 
     /// The invalid-input error for a value that failed validation.
     pub fn invalid(v: &sekimori_types::InvalidValue) -> Self {
+        use sekimori_types::Localized;
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value")
+            .with_detail(v.localized(Lang::Ja), v.localized(Lang::En))
             .with_extra(json!({"field": v.field, "reason": v.reason}))
     }
 
@@ -238,6 +240,48 @@ where
                 Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"))
             }
             Err(_) => Err(ApiError::bad_request("malformed_json")),
+        }
+    }
+}
+
+/// The extractor for endpoints that take no body: no body (or an empty JSON
+/// object) passes; anything else is refused as [`ApiJson`] would refuse it
+/// (malformed JSON, unknown fields, a wrong content type, over the limit),
+/// so no endpoint silently ignores what it was sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoBody;
+
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(b) => b,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+            }
+            Err(_) => return Err(ApiError::bad_request("malformed_json")),
+        };
+        if bytes.is_empty() {
+            return Ok(NoBody);
+        }
+        let mut again = Request::new(axum::body::Body::from(bytes));
+        if let Some(ct) = content_type {
+            again.headers_mut().insert(header::CONTENT_TYPE, ct);
+        }
+        let ApiJson(fields) =
+            ApiJson::<serde_json::Map<String, serde_json::Value>>::from_request(again, state)
+                .await?;
+        match fields.keys().next() {
+            None => Ok(NoBody),
+            Some(k) => {
+                let k: String = k.chars().take(64).collect();
+                Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").with_detail(
+                    format!("リクエストの内容が正しくありません: 不明なフィールド `{k}`"),
+                    format!("The request body is not valid: unknown field `{k}`"),
+                ))
+            }
         }
     }
 }

@@ -25,7 +25,7 @@ use sekimori_store::{
 use sekimori_types::{Label, Lang, Localized, NewUser, Role, User, UserStatus, Username};
 
 use super::auth::{Authenticated, SESSION_COOKIE};
-use super::{ApiError, ApiJson, AppState, ClientIp, store_error};
+use super::{ApiError, ApiJson, AppState, ClientIp, NoBody, store_error};
 
 /// How long the step between password and code may take.
 const CHALLENGE_TTL: time::Duration = time::Duration::minutes(5);
@@ -91,7 +91,9 @@ fn password_rejected(r: &policy::PasswordRejection) -> ApiError {
 }
 
 fn too_many(until: OffsetDateTime, now: OffsetDateTime) -> ApiError {
-    let secs = (until - now).whole_seconds().max(1);
+    // Rounded up: a client that waits `retry_after` seconds is let in.
+    let left = until - now;
+    let secs = (left.whole_seconds() + i64::from(left.subsec_nanoseconds() > 0)).max(1);
     ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts")
         .with_extra(json!({"retry_after": secs}))
 }
@@ -179,9 +181,21 @@ async fn record_source_failure(
     now: OffsetDateTime,
 ) -> Result<(), ApiError> {
     let key = source_key(ip);
+    let cfg = &st.authn.throttle;
+    // The store's counter only grows: when the window (or a block) has
+    // passed, forget it so that this failure starts a new window.
+    let stored = load_throttle(st, &key).await?;
+    if stored.failures > 0 && throttle::record_source_failure(cfg, stored, now).0.failures == 1 {
+        st.store.throttle_reset(&key).await.map_err(store_error)?;
+    }
     let (prev, next) = count_failure(st, &key).await?;
-    let (_, became_blocked) = throttle::record_source_failure(&st.authn.throttle, prev, now);
+    let (state, became_blocked) = throttle::record_source_failure(cfg, prev, now);
     if became_blocked {
+        // Stored, or the block would never take effect.
+        let until =
+            now + time::Duration::seconds(i64::try_from(cfg.source_block_secs).unwrap_or(0));
+        let row = sekimori_store::ThrottleState { blocked_until: Some(until), ..to_store(&state) };
+        st.store.throttle_put(&key, &row).await.map_err(store_error)?;
         let ctx = AuditCtx { actor: Actor::System, source: Some(ip) };
         st.store
             .append(&ctx, AuditEvent::SourceBlocked { source: ip, failures: next.failures })
@@ -292,18 +306,11 @@ pub async fn login(
         None => None,
     };
     let ok = st.hasher.verify(&req.password, phc.as_deref()).await;
-    let user = match (ok, user) {
-        (true, Some(u)) => u,
-        (_, u) => {
-            let reason =
-                if u.is_some() { LoginFailure::BadPassword } else { LoginFailure::UnknownUser };
-            record_failure(&st, &typed, u.as_ref(), source, reason, now).await?;
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials"));
-        }
-    };
-    match user.status {
-        UserStatus::Active => {}
-        UserStatus::Locked => {
+    // An account an admin locked answers exactly like a wrong password,
+    // whether or not the password was right: the answer neither confirms a
+    // guessed password nor that the account exists (OWASP: generic errors).
+    if let Some(u) = user.as_ref().filter(|u| u.status == UserStatus::Locked) {
+        if ok {
             st.store
                 .append(
                     &anonymous(&typed, source),
@@ -315,8 +322,22 @@ pub async fn login(
                 )
                 .await
                 .map_err(store_error)?;
-            return Err(locked());
+        } else {
+            record_failure(&st, &typed, Some(u), source, LoginFailure::BadPassword, now).await?;
         }
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials"));
+    }
+    let user = match (ok, user) {
+        (true, Some(u)) => u,
+        (_, u) => {
+            let reason =
+                if u.is_some() { LoginFailure::BadPassword } else { LoginFailure::UnknownUser };
+            record_failure(&st, &typed, u.as_ref(), source, reason, now).await?;
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials"));
+        }
+    };
+    match user.status {
+        UserStatus::Active | UserStatus::Locked => {}
         UserStatus::Disabled => {
             record_failure(&st, &typed, Some(&user), source, LoginFailure::AccountDisabled, now)
                 .await?;
@@ -473,7 +494,11 @@ pub async fn login_mfa(
                 ));
         }
     };
-    st.store.take_challenge(&ch_hash).await.map_err(store_error)?;
+    // Single use: of parallel requests on one challenge, only the one that
+    // takes it gets a session.
+    if st.store.take_challenge(&ch_hash).await.map_err(store_error)?.is_none() {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "challenge_expired"));
+    }
     finish_login(&st, user, source, &headers, method, None, now).await
 }
 
@@ -572,7 +597,11 @@ async fn finish_login(
 }
 
 /// `POST /logout`.
-pub async fn logout(State(st): State<AppState>, me: Authenticated) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(st): State<AppState>,
+    me: Authenticated,
+    _: NoBody,
+) -> Result<Response, ApiError> {
     st.store
         .revoke_session(&me.ctx, me.session.id, SessionEnd::Logout)
         .await
@@ -588,7 +617,11 @@ pub async fn logout(State(st): State<AppState>, me: Authenticated) -> Result<Res
 }
 
 /// `GET /me`.
-pub async fn me(State(st): State<AppState>, me: Authenticated) -> Json<serde_json::Value> {
+pub async fn me(
+    State(st): State<AppState>,
+    me: Authenticated,
+    _: NoBody,
+) -> Json<serde_json::Value> {
     let fresh =
         sekimori_authn::session::mfa_is_fresh(&st.authn.session, me.session.mfa_at, st.clock.now());
     Json(json!({

@@ -10,7 +10,7 @@ use sekimori_store::AuditRepo;
 use sekimori_types::{Lang, Localized, Role};
 
 use super::auth::Authenticated;
-use super::{ApiError, AppState, store_error};
+use super::{ApiError, AppState, NoBody, store_error};
 
 const AUDITORS: &[Role] = &[Role::Admin, Role::Auditor];
 
@@ -24,6 +24,7 @@ pub async fn list(
     State(st): State<AppState>,
     me: Authenticated,
     Query(p): Query<Page>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     me.require(AUDITORS)?;
     let limit = p.limit.unwrap_or(100).clamp(1, 1000);
@@ -52,6 +53,7 @@ pub async fn verify(
     State(st): State<AppState>,
     me: Authenticated,
     headers: axum::http::HeaderMap,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     me.require(AUDITORS)?;
     let lang = headers
@@ -73,6 +75,7 @@ pub async fn verify(
 pub async fn public_key(
     State(st): State<AppState>,
     me: Authenticated,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     me.require(AUDITORS)?;
     Ok(Json(json!({ "algorithm": "Ed25519", "public_key": st.store.public_key().to_hex() }))

@@ -12,7 +12,7 @@ use sekimori_store::{Session, SessionRepo};
 use sekimori_types::{Role, SessionId, UserId};
 
 use super::auth::Authenticated;
-use super::{ApiError, AppState, store_error};
+use super::{ApiError, AppState, NoBody, store_error};
 
 #[derive(Deserialize)]
 pub struct Filter {
@@ -43,6 +43,7 @@ pub async fn list(
     State(st): State<AppState>,
     me: Authenticated,
     Query(f): Query<Filter>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     let all = matches!(me.user.role, Role::Admin | Role::Auditor);
     let user = match (&f.user, all) {
@@ -74,11 +75,14 @@ pub async fn revoke(
     State(st): State<AppState>,
     me: Authenticated,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     let id: SessionId = id.parse().map_err(|e| ApiError::invalid(&e))?;
+    // Someone else's session is as invisible to a non-admin as one that
+    // does not exist: the answer must not confirm that an ID is real.
     let target = st.store.session(id).await.map_err(store_error)?;
     if target.user != me.user.id && me.user.role != Role::Admin {
-        return Err(ApiError::forbidden());
+        return Err(ApiError::not_found());
     }
     let reason =
         if target.user == me.user.id { SessionEnd::Logout } else { SessionEnd::RevokedByAdmin };

@@ -14,7 +14,7 @@ use sekimori_types::{Label, Lang, Localized, NewUser, Role, UserId, UserStatus, 
 
 use super::auth::Authenticated;
 use super::login::require_fresh_mfa;
-use super::{ApiError, ApiJson, AppState, store_error};
+use super::{ApiError, ApiJson, AppState, NoBody, store_error};
 
 const READERS: &[Role] = &[Role::Admin, Role::Auditor, Role::Approver];
 
@@ -42,7 +42,11 @@ fn opt_label(field: &'static str, v: Option<&str>) -> Result<Option<Label>, ApiE
     v.map(|s| Label::parse(field, s)).transpose().map_err(|e| ApiError::invalid(&e))
 }
 
-pub async fn list(State(st): State<AppState>, me: Authenticated) -> Result<Response, ApiError> {
+pub async fn list(
+    State(st): State<AppState>,
+    me: Authenticated,
+    _: NoBody,
+) -> Result<Response, ApiError> {
     me.require(READERS)?;
     let users = st.store.list_users().await.map_err(store_error)?;
     Ok(Json(json!({ "users": users })).into_response())
@@ -52,6 +56,7 @@ pub async fn show(
     State(st): State<AppState>,
     me: Authenticated,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     me.require(READERS)?;
     let user = st.store.user(parse_id(&id)?).await.map_err(store_error)?;
@@ -124,6 +129,7 @@ pub async fn lock(
     me: Authenticated,
     Path(id): Path<String>,
     Query(q): Query<Reason>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     let reason = q.reason.map(|r| r.chars().take(500).collect());
     set_status(&st, &me, &id, UserStatus::Locked, reason).await
@@ -133,6 +139,7 @@ pub async fn unlock(
     State(st): State<AppState>,
     me: Authenticated,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     set_status(&st, &me, &id, UserStatus::Active, None).await
 }
@@ -141,6 +148,7 @@ pub async fn reset_mfa(
     State(st): State<AppState>,
     me: Authenticated,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     me.require(&[Role::Admin])?;
     require_fresh_mfa(&st, &me)?;
