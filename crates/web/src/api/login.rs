@@ -25,7 +25,7 @@ use sekimori_store::{
 use sekimori_types::{Label, Lang, Localized, NewUser, Role, User, UserStatus, Username};
 
 use super::auth::{Authenticated, SESSION_COOKIE};
-use super::{ApiError, ApiJson, AppState, ClientIp, NoBody, store_error};
+use super::{ApiError, ApiJson, AppState, ClientIp, NoBody, rfc3339, store_error};
 
 /// How long the step between password and code may take.
 const CHALLENGE_TTL: time::Duration = time::Duration::minutes(5);
@@ -393,10 +393,6 @@ pub async fn login(
         "qr_svg": enrolment.qr_svg,
     }))
     .into_response())
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// Looks up a live challenge of `kind`; counts the attempt.

@@ -130,6 +130,11 @@ pub(crate) fn client_ip(parts: &Parts) -> Option<IpAddr> {
     parts.extensions.get::<axum::extract::ConnectInfo<ClientAddr>>().map(|ci| ci.0.0.ip())
 }
 
+/// A time as the API writes it (RFC 3339, UTC).
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
 /// Maps a store error to what the caller may see; details go to the log.
 pub(crate) fn store_error(e: StoreError) -> ApiError {
     match &e {

@@ -10,7 +10,7 @@ use sekimori_store::AuditRepo;
 use sekimori_types::{Lang, Localized, Role};
 
 use super::auth::Authenticated;
-use super::{ApiError, AppState, NoBody, store_error};
+use super::{ApiError, AppState, NoBody, rfc3339, store_error};
 
 const AUDITORS: &[Role] = &[Role::Admin, Role::Auditor];
 
@@ -36,9 +36,7 @@ pub async fn list(
             let entry = r.entry().ok();
             json!({
                 "seq": r.seq,
-                "time": sekimori_types::from_micros(r.ts_micros)
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default(),
+                "time": rfc3339(sekimori_types::from_micros(r.ts_micros)),
                 "actor": entry.as_ref().map(|e| &e.actor),
                 "event": entry.as_ref().map(|e| &e.event),
                 "prev_hash": r.prev_hash,

@@ -12,7 +12,7 @@ use sekimori_store::{Session, SessionRepo};
 use sekimori_types::{Role, SessionId, UserId};
 
 use super::auth::Authenticated;
-use super::{ApiError, AppState, NoBody, store_error};
+use super::{ApiError, AppState, NoBody, rfc3339, store_error};
 
 #[derive(Deserialize)]
 pub struct Filter {
@@ -20,9 +20,7 @@ pub struct Filter {
 }
 
 fn view(s: &Session, current: SessionId) -> serde_json::Value {
-    let t = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-    };
+    let t = rfc3339;
     json!({
         "id": s.id,
         "user": s.user,
