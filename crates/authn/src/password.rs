@@ -1,8 +1,12 @@
 //! Argon2id password hashing, off the async runtime and bounded in memory.
 //!
-//! Hashing runs on Tokio's blocking pool, at most `max_concurrent_hashes` at
-//! once, so logins cannot starve the runtime or take unbounded memory
-//! (`m_cost_kib` each). Verifying for an unknown user, or a user without a
+//! Hashing runs on a fixed pool of `max_concurrent_hashes` dedicated threads,
+//! so logins cannot starve the runtime or take unbounded memory. Dedicated
+//! threads matter for memory: the allocator keeps a freed Argon2 buffer
+//! (`m_cost_kib`) in the arena of the thread that used it, so on Tokio's
+//! rotating blocking pool every new thread kept another 19 MiB (≈ 300 MiB per
+//! concurrent login was measured, docs/PERFORMANCE.md); with N long-lived
+//! threads the buffers are reused and memory stays near N × `m_cost_kib`. Verifying for an unknown user, or a user without a
 //! password, hashes against a dummy PHC string with the configured
 //! parameters, so it costs what a wrong password costs.
 
@@ -11,9 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
-use argon2::{
-    ARGON2ID_IDENT, Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version,
-};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::Semaphore;
 
@@ -37,6 +39,9 @@ pub struct PasswordHasher {
 struct Inner {
     params: Params,
     permits: Arc<Semaphore>,
+    /// Work queue of the hashing threads; they exit when it closes (when the
+    /// last clone of the hasher is dropped).
+    jobs: std::sync::mpsc::Sender<Job>,
     /// A PHC string with the configured parameters, a random salt and a random
     /// output: no password matches it, and checking one costs a full hash.
     dummy_phc: String,
@@ -72,10 +77,12 @@ impl PasswordHasher {
             .map_err(|e| AuthnError::Hashing { reason: e.to_string() })?;
         let dummy_phc = dummy_phc(&params)?;
         let permits = usize::try_from(cfg.max_concurrent_hashes).unwrap_or(1).max(1);
+        let jobs = spawn_workers(permits)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
                 permits: Arc::new(Semaphore::new(permits)),
+                jobs,
                 dummy_phc,
                 hashes: AtomicU64::new(0),
                 in_flight: AtomicUsize::new(0),
@@ -97,10 +104,26 @@ impl PasswordHasher {
         let pw = pw.clone();
         self.run_blocking(move |inner| {
             inner.counted(|| {
-                Argon2::new(Algorithm::Argon2id, Version::V0x13, inner.params.clone())
-                    .hash_password_with_salt(pw.expose_secret().as_bytes(), &salt)
-                    .map(|h| h.to_string())
-                    .map_err(|e| AuthnError::Hashing { reason: e.to_string() })
+                let mut out = [0u8; OUTPUT_LEN];
+                argon2id_into(
+                    &inner.params,
+                    Version::V0x13,
+                    pw.expose_secret().as_bytes(),
+                    &salt,
+                    &mut out,
+                )?;
+                let bad = |e: argon2::password_hash::phc::Error| AuthnError::Hashing {
+                    reason: e.to_string(),
+                };
+                let phc = PasswordHash {
+                    algorithm: ARGON2ID_IDENT,
+                    version: Some(Version::V0x13.into()),
+                    params: ParamsString::try_from(&inner.params)
+                        .map_err(|e| AuthnError::Hashing { reason: e.to_string() })?,
+                    salt: Some(Salt::new(&salt).map_err(bad)?),
+                    hash: Some(Output::new(&out).map_err(bad)?),
+                };
+                Ok(phc.to_string())
             })
         })
         .await?
@@ -145,7 +168,9 @@ impl PasswordHasher {
         self.inner.hashes.load(Ordering::Relaxed)
     }
 
-    /// Waits for a permit, then runs `f` on the blocking pool.
+    /// Waits for a permit (so at most N jobs are ever queued, and a caller
+    /// that gives up before its turn costs nothing), then runs `f` on a
+    /// hashing thread.
     async fn run_blocking<T, F>(&self, f: F) -> Result<T, AuthnError>
     where
         T: Send + 'static,
@@ -156,14 +181,46 @@ impl PasswordHasher {
             .await
             .map_err(|_| AuthnError::HashingTaskFailed)?;
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
             let out = f(&inner);
             drop(permit);
-            out
-        })
-        .await
-        .map_err(|_| AuthnError::HashingTaskFailed)
+            let _ = tx.send(out);
+        });
+        self.inner.jobs.send(job).map_err(|_| AuthnError::HashingTaskFailed)?;
+        rx.await.map_err(|_| AuthnError::HashingTaskFailed)
     }
+}
+
+/// One unit of work for a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts `n` hashing threads sharing one queue. A job that panics is
+/// contained (its caller sees `HashingTaskFailed`); the thread lives on.
+fn spawn_workers(n: usize) -> Result<std::sync::mpsc::Sender<Job>, AuthnError> {
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    for i in 0..n {
+        let rx = Arc::clone(&rx);
+        std::thread::Builder::new()
+            .name(format!("sekimori-argon2-{i}"))
+            .spawn(move || {
+                loop {
+                    let job = match rx.lock() {
+                        Ok(q) => q.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => {
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
+                        Err(_) => return, // the hasher is gone
+                    }
+                }
+            })
+            .map_err(|_| AuthnError::HashingTaskFailed)?;
+    }
+    Ok(tx)
 }
 
 impl Inner {
@@ -186,12 +243,12 @@ impl Inner {
             }
         });
         match real {
-            Some(hash) => self.counted(|| Argon2::default().verify_password(pw, &hash).is_ok()),
+            Some(hash) => self.counted(|| verify_phc(pw, &hash)),
             None => {
                 let pw = pw.get(..MAX_PASSWORD_BYTES).unwrap_or(pw);
                 if let Some(dummy) = parse_bounded(&self.dummy_phc) {
                     // The result is ignored: only the cost matters.
-                    let _ = self.counted(|| Argon2::default().verify_password(pw, &dummy));
+                    let _ = self.counted(|| verify_phc(pw, &dummy));
                 }
                 false
             }
@@ -210,6 +267,66 @@ fn parse_bounded(phc: &str) -> Option<PasswordHash> {
     let params = Params::try_from(&hash).ok()?;
     let ok = params.m_cost() <= 1_048_576 && params.t_cost() <= 100 && params.p_cost() <= 64;
     ok.then_some(hash)
+}
+
+thread_local! {
+    /// The Argon2 working memory of this hashing thread, allocated once at
+    /// its first hash and reused for every later one: no allocation, no page
+    /// faults, and a bound of `max_concurrent_hashes` × `m_cost_kib` in all.
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Argon2id of `pw` and `salt` with `params` into `out`, in this thread's
+/// reusable working memory.
+fn argon2id_into(
+    params: &Params,
+    version: Version,
+    pw: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), AuthnError> {
+    let argon = Argon2::new(Algorithm::Argon2id, version, params.clone());
+    BLOCKS.with(|cell| {
+        let mut blocks = cell.borrow_mut();
+        let need = params.block_count();
+        if blocks.len() < need {
+            blocks.resize(need, argon2::Block::default());
+        }
+        let mem = blocks.get_mut(..need).ok_or(AuthnError::HashingTaskFailed)?;
+        argon
+            .hash_password_into_with_memory(pw, salt, out, mem)
+            .map_err(|e| AuthnError::Hashing { reason: e.to_string() })
+    })
+}
+
+/// Whether `pw` matches a parsed Argon2id PHC hash: recomputed with the
+/// stored parameters and salt, compared in constant time.
+fn verify_phc(pw: &[u8], hash: &PasswordHash) -> bool {
+    use subtle::ConstantTimeEq as _;
+    let (Some(salt), Some(expected)) = (hash.salt.as_ref(), hash.hash.as_ref()) else {
+        return false;
+    };
+    if hash.algorithm != ARGON2ID_IDENT {
+        return false;
+    }
+    let version = match hash.version.map(Version::try_from) {
+        None => Version::V0x13,
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(stored) = Params::try_from(hash) else {
+        return false;
+    };
+    let Ok(params) =
+        Params::new(stored.m_cost(), stored.t_cost(), stored.p_cost(), Some(expected.len()))
+    else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    if argon2id_into(&params, version, pw, salt.as_ref(), &mut out).is_err() {
+        return false;
+    }
+    bool::from(out.as_slice().ct_eq(expected.as_bytes()))
 }
 
 /// A PHC string with `params`, a random salt and a random output.
@@ -232,6 +349,56 @@ fn dummy_phc(params: &Params) -> Result<String, AuthnError> {
 
 #[cfg(test)]
 mod tests {
+    /// Hashes made in reusable memory are ordinary PHC strings: the
+    /// argon2 crate's own verifier accepts ours, ours accepts its, and a
+    /// wrong password fails both ways.
+    #[tokio::test]
+    async fn phc_interoperates_with_the_reference_api() {
+        use argon2::password_hash::PasswordVerifier as _;
+        let cfg = PasswordConfig::insecure_for_tests();
+        let hasher = PasswordHasher::new(&cfg).unwrap();
+        let pw = SecretString::from("Kiri-no-naka-4417-michi");
+        let ours = hasher.hash(&pw).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default().verify_password(b"Kiri-no-naka-4417-michi", &parsed).is_ok());
+        assert!(Argon2::default().verify_password(b"kiri-no-naka-4417-michi", &parsed).is_err());
+
+        let params = Params::new(cfg.m_cost_kib, cfg.t_cost, cfg.p_cost, Some(OUTPUT_LEN)).unwrap();
+        let theirs = argon2::password_hash::PasswordHasher::hash_password_with_salt(
+            &Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+            b"Kiri-no-naka-4417-michi",
+            b"0123456789abcdef",
+        )
+        .unwrap()
+        .to_string();
+        assert!(hasher.verify(&pw, Some(&theirs)).await);
+        assert!(!hasher.verify(&SecretString::from("wrong"), Some(&theirs)).await);
+        assert!(hasher.verify(&pw, Some(&ours)).await);
+    }
+
+    /// Regression (memory per login, docs/PERFORMANCE.md): every hash runs
+    /// on one of exactly `max_concurrent_hashes` long-lived threads, never on
+    /// a fresh thread whose allocator arena would keep another buffer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn hashes_run_on_a_fixed_set_of_dedicated_threads() {
+        let mut cfg = PasswordConfig::insecure_for_tests();
+        cfg.max_concurrent_hashes = 2;
+        let hasher = PasswordHasher::new(&cfg).unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..24 {
+            let h = hasher.clone();
+            tasks.push(tokio::spawn(async move {
+                h.run_blocking(|_| std::thread::current().name().map(str::to_owned)).await.unwrap()
+            }));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for t in tasks {
+            names.insert(t.await.unwrap().unwrap_or_default());
+        }
+        assert!(names.len() <= 2, "{names:?}");
+        assert!(names.iter().all(|n| n.starts_with("sekimori-argon2-")), "{names:?}");
+    }
+
     use super::*;
 
     fn hasher() -> PasswordHasher {
