@@ -112,6 +112,19 @@ fn add(at: OffsetDateTime, d: Duration) -> OffsetDateTime {
     at.checked_add(d).unwrap_or(at)
 }
 
+/// The key under which an account name's failures are counted: the typed
+/// name, trimmed and lower-cased, whether or not such a user exists (so
+/// unknown names throttle and lock exactly like real ones). Logins count
+/// under it and unlocking clears it: both must use this one function.
+pub fn account_key(typed_username: &str) -> String {
+    format!("account:{}", typed_username.trim().to_lowercase())
+}
+
+/// The key under which a client address's failures are counted.
+pub fn source_key(ip: std::net::IpAddr) -> String {
+    format!("source:{ip}")
+}
+
 /// May this account try to log in at `now`?
 pub fn check_account(cfg: &ThrottleConfig, state: &ThrottleState, now: OffsetDateTime) -> Decision {
     if state.locked || state.failures >= cfg.account_lock_after {
@@ -204,10 +217,27 @@ pub fn record_source_failure(
 }
 
 #[cfg(test)]
+mod key_tests {
+    #[test]
+    fn account_keys_fold_case_and_space() {
+        assert_eq!(super::account_key(" Tanaka "), "account:tanaka");
+        assert_eq!(super::account_key("tanaka"), super::account_key("TANAKA"));
+        assert_eq!(super::source_key("203.0.113.5".parse().unwrap()), "source:203.0.113.5");
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn account_keys_fold_case_and_space() {
+        assert_eq!(account_key(" Tanaka "), "account:tanaka");
+        assert_eq!(account_key("tanaka"), account_key("TANAKA"));
+        assert_eq!(source_key("203.0.113.5".parse().unwrap()), "source:203.0.113.5");
+    }
 
     fn t(s: i64) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_700_000_000 + s).unwrap()

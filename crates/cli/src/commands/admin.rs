@@ -197,7 +197,9 @@ async fn set_status(
     let reason = t.reason.clone().unwrap_or_else(|| "from the console".into());
     let user = inst.store.set_user_status(ctx, user.id, to, &reason).await?;
     if to == UserStatus::Active {
-        inst.store.throttle_reset(&format!("account:{}", user.username)).await?;
+        inst.store
+            .throttle_reset(&sekimori_authn::throttle::account_key(user.username.as_str()))
+            .await?;
     }
     if t.json {
         json(&json!({ "user": user }));

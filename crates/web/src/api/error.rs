@@ -174,11 +174,7 @@ impl IntoResponse for ApiError {
 /// Middleware: rewrites error bodies in the caller's language and turns the
 /// framework's own plain-text errors (404, 405, 413, 408) into API errors.
 pub async fn localize(req: Request, next: Next) -> Response {
-    let lang = req
-        .headers()
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .map_or(Lang::En, Lang::from_accept_language);
+    let lang = super::lang_of(req.headers());
     let resp = next.run(req).await;
     let err = match resp.extensions().get::<ApiError>() {
         Some(e) => e.clone(),

@@ -15,7 +15,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use sekimori_audit::{Actor, AuditEvent, LoginFailure, SessionEnd};
-use sekimori_authn::throttle::{self, Decision, ThrottleState};
+use sekimori_authn::throttle::{self, Decision, ThrottleState, account_key, source_key};
 use sekimori_authn::token::{Token, TokenKind};
 use sekimori_authn::{policy, recovery, totp};
 use sekimori_store::{
@@ -100,14 +100,6 @@ fn too_many(until: OffsetDateTime, now: OffsetDateTime) -> ApiError {
 
 fn locked() -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "account_locked")
-}
-
-fn account_key(username: &str) -> String {
-    format!("account:{}", username.trim().to_lowercase())
-}
-
-fn source_key(ip: std::net::IpAddr) -> String {
-    format!("source:{ip}")
 }
 
 /// `POST /setup`: creates the first admin with the one-time code printed at

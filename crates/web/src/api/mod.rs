@@ -130,6 +130,14 @@ pub(crate) fn client_ip(parts: &Parts) -> Option<IpAddr> {
     parts.extensions.get::<axum::extract::ConnectInfo<ClientAddr>>().map(|ci| ci.0.0.ip())
 }
 
+/// The caller's language from `Accept-Language` (English by default).
+pub(crate) fn lang_of(headers: &axum::http::HeaderMap) -> sekimori_types::Lang {
+    headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map_or(sekimori_types::Lang::En, sekimori_types::Lang::from_accept_language)
+}
+
 /// A time as the API writes it (RFC 3339, UTC).
 pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()

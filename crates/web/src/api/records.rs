@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use sekimori_store::AuditRepo;
-use sekimori_types::{Lang, Localized, Role};
+use sekimori_types::{Localized, Role};
 
 use super::auth::Authenticated;
 use super::{ApiError, AppState, NoBody, rfc3339, store_error};
@@ -54,10 +54,7 @@ pub async fn verify(
     _: NoBody,
 ) -> Result<Response, ApiError> {
     me.require(AUDITORS)?;
-    let lang = headers
-        .get(axum::http::header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .map_or(Lang::En, Lang::from_accept_language);
+    let lang = super::lang_of(&headers);
     match st.store.verify_audit(&st.store.public_key()).await.map_err(store_error)? {
         Ok(report) => Ok(Json(json!({ "ok": true, "report": report })).into_response()),
         Err(failure) => Ok(Json(json!({

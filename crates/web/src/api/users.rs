@@ -117,7 +117,7 @@ async fn set_status(
     let user = st.store.set_user_status(&me.ctx, id, to, &reason).await.map_err(store_error)?;
     if to == UserStatus::Active {
         st.store
-            .throttle_reset(&format!("account:{}", user.username))
+            .throttle_reset(&sekimori_authn::throttle::account_key(user.username.as_str()))
             .await
             .map_err(store_error)?;
     }
