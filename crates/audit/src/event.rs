@@ -8,7 +8,10 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use sekimori_types::{AssetId, Role, SessionId, UserId, UserStatus, ZoneId};
+use sekimori_types::{
+    AccessRequestId, AssetId, CloseReason, Role, SessionId, TunnelCredentialId, TunnelSessionId,
+    UserId, UserStatus, ZoneId,
+};
 
 /// Who did it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,6 +313,155 @@ pub enum AuditEvent {
         name: String,
     },
 
+    /// A vendor asked for access to one asset.
+    AccessRequested {
+        /// The request.
+        request: AccessRequestId,
+        /// The requester.
+        user: UserId,
+        /// The asset.
+        asset: AssetId,
+        /// Its name.
+        asset_name: String,
+        /// Ports asked for.
+        ports: Vec<u16>,
+        /// Requested start (RFC 3339), `None` for "on approval".
+        start: Option<String>,
+        /// Requested length.
+        duration_minutes: u32,
+        /// The reason given (ticket reference).
+        reason: String,
+    },
+    /// An approver approved a request (one of possibly two approvals).
+    AccessApproved {
+        /// The request.
+        request: AccessRequestId,
+        /// The approver.
+        approver: UserId,
+        /// Approvals so far, this one included.
+        approvals: u8,
+        /// Approvals needed.
+        required: u8,
+        /// Window start (RFC 3339) when this approval made it a grant.
+        window_start: Option<String>,
+        /// Window end (RFC 3339) when this approval made it a grant.
+        window_end: Option<String>,
+    },
+    /// An approver denied a request.
+    AccessDenied {
+        /// The request.
+        request: AccessRequestId,
+        /// Who denied it.
+        by: UserId,
+        /// Their note.
+        note: Option<String>,
+    },
+    /// The requester withdrew a request.
+    AccessCancelled {
+        /// The request.
+        request: AccessRequestId,
+        /// Who cancelled it.
+        by: UserId,
+    },
+    /// An approver or admin withdrew a grant; its live connections close.
+    AccessRevoked {
+        /// The request.
+        request: AccessRequestId,
+        /// Who revoked it.
+        by: UserId,
+        /// Their note.
+        note: Option<String>,
+    },
+    /// A grant's window ended, or a pending request's window passed.
+    AccessExpired {
+        /// The request.
+        request: AccessRequestId,
+        /// The state it expired from (`pending`, `approved`).
+        from: String,
+    },
+    /// A tunnel credential (client public key) was registered.
+    TunnelCredentialIssued {
+        /// The credential.
+        credential: TunnelCredentialId,
+        /// Whose.
+        user: UserId,
+        /// The login session it is bound to.
+        session: SessionId,
+        /// When it expires (RFC 3339).
+        expires_at: String,
+        /// SHA-256 of the public key, hex (its fingerprint).
+        key_sha256: String,
+    },
+    /// The gateway refused a tunnel or a tunnelled connection.
+    TunnelRefused {
+        /// The user, when the credential was recognised.
+        user: Option<UserId>,
+        /// The credential presented, if any.
+        credential: Option<TunnelCredentialId>,
+        /// The request named, if any.
+        request: Option<AccessRequestId>,
+        /// The port asked for, if any.
+        port: Option<u16>,
+        /// Stable reason code (`no_grant`, `grant_not_active`, …).
+        reason: String,
+        /// The client's address.
+        source: Option<IpAddr>,
+    },
+    /// A tunnelled connection opened.
+    TunnelOpened {
+        /// The session record.
+        tunnel_session: TunnelSessionId,
+        /// The grant.
+        request: AccessRequestId,
+        /// The user.
+        user: UserId,
+        /// The asset.
+        asset: AssetId,
+        /// The port.
+        port: u16,
+        /// The client's address (ip:port).
+        client: String,
+        /// The device address connected to (ip:port).
+        target: String,
+        /// Whether the byte streams are recorded.
+        recorded: bool,
+    },
+    /// A tunnelled connection closed.
+    TunnelClosed {
+        /// The session record.
+        tunnel_session: TunnelSessionId,
+        /// The grant.
+        request: AccessRequestId,
+        /// Bytes from the vendor to the device.
+        bytes_up: u64,
+        /// Bytes from the device to the vendor.
+        bytes_down: u64,
+        /// Who ended it.
+        reason: CloseReason,
+        /// SHA-256 of the recording file, hex, when recorded.
+        recording_sha256: Option<String>,
+        /// Payload bytes in the recording.
+        recorded_bytes: Option<u64>,
+        /// The recording hit its size cap.
+        recording_truncated: Option<bool>,
+    },
+    /// Someone asked for a live tunnelled connection to be closed.
+    TunnelKilled {
+        /// The session record.
+        tunnel_session: TunnelSessionId,
+        /// The grant.
+        request: AccessRequestId,
+    },
+
+    /// A session recording was exported (it holds what a vendor saw and
+    /// typed, so reading it is itself audited).
+    RecordingExported {
+        /// The session record.
+        tunnel_session: TunnelSessionId,
+        /// The format (`pcap`).
+        format: String,
+    },
+
     /// The audit log was exported.
     AuditExported {
         /// The format (`jsonl`).
@@ -357,6 +509,18 @@ impl AuditEvent {
             AuditEvent::ZoneCreated { .. } => "zone_created",
             AuditEvent::ZoneUpdated { .. } => "zone_updated",
             AuditEvent::ZoneDeleted { .. } => "zone_deleted",
+            AuditEvent::AccessRequested { .. } => "access_requested",
+            AuditEvent::AccessApproved { .. } => "access_approved",
+            AuditEvent::AccessDenied { .. } => "access_denied",
+            AuditEvent::AccessCancelled { .. } => "access_cancelled",
+            AuditEvent::AccessRevoked { .. } => "access_revoked",
+            AuditEvent::AccessExpired { .. } => "access_expired",
+            AuditEvent::TunnelCredentialIssued { .. } => "tunnel_credential_issued",
+            AuditEvent::TunnelRefused { .. } => "tunnel_refused",
+            AuditEvent::TunnelOpened { .. } => "tunnel_opened",
+            AuditEvent::TunnelClosed { .. } => "tunnel_closed",
+            AuditEvent::TunnelKilled { .. } => "tunnel_killed",
+            AuditEvent::RecordingExported { .. } => "recording_exported",
             AuditEvent::AuditExported { .. } => "audit_exported",
             AuditEvent::AuditVerified { .. } => "audit_verified",
         }

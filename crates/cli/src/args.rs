@@ -46,6 +46,180 @@ pub enum Command {
     /// Verify or export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Log in to a sekimori server (password + authenticator code) and get a
+    /// short-lived tunnel credential bound to a key made on this machine.
+    Login(LoginArgs),
+    /// End the saved login on the server and forget it here.
+    Logout(JsonFlag),
+    /// Access requests: ask for, approve, deny, cancel, revoke.
+    #[command(subcommand)]
+    Request(RequestCmd),
+    /// Tunnelled connections: list, kill, export a recording as pcap.
+    #[command(subcommand)]
+    Session(SessionCmd),
+    /// Open a local port that carries each connection to the device of an
+    /// approved request, through the gateway.
+    Connect(ConnectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The gateway, HOST:PORT.
+    #[arg(long, env = "SEKIMORI_SERVER")]
+    pub server: String,
+    /// User name (default: the saved one).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Read the password from this file (first line).
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+    /// Read the password from standard input (first line).
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// The current code of the authenticator app (else asked for).
+    #[arg(long)]
+    pub totp_code: Option<String>,
+    /// The server certificate's SHA-256 fingerprint as printed by `sekimori serve`
+    /// (else trusted on first use and pinned).
+    #[arg(long)]
+    pub server_fingerprint: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestCmd {
+    /// Ask for access to one device.
+    Create(RequestCreateArgs),
+    /// List requests (yours; staff see all).
+    List(RequestListArgs),
+    /// Show one request.
+    Show(RequestIdArgs),
+    /// Approve a request (asks for an authenticator code: step-up).
+    Approve(RequestApproveArgs),
+    /// Deny a pending request.
+    Deny(RequestNoteArgs),
+    /// Withdraw your own request.
+    Cancel(RequestIdArgs),
+    /// Withdraw an approved grant; its live connections close at once.
+    Revoke(RequestNoteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RequestCreateArgs {
+    /// The device: its name or ID.
+    #[arg(long)]
+    pub asset: String,
+    /// A registered maintenance port of the device (repeatable).
+    #[arg(long = "port", required = true)]
+    pub ports: Vec<u16>,
+    /// Why, with the ticket reference.
+    #[arg(long)]
+    pub reason: String,
+    /// Start time (RFC 3339) or `now` (default: when approved).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Length of the window: minutes, or with a unit (`90m`, `2h`).
+    #[arg(long)]
+    pub duration: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RequestListArgs {
+    /// Only these states (pending, approved, denied, cancelled, revoked, expired).
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Only your own (staff).
+    #[arg(long)]
+    pub mine: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RequestIdArgs {
+    pub id: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RequestApproveArgs {
+    pub id: String,
+    /// The current authenticator code (else asked for).
+    #[arg(long)]
+    pub totp_code: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RequestNoteArgs {
+    pub id: String,
+    /// A note for the record.
+    #[arg(long)]
+    pub note: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCmd {
+    /// List tunnelled connections (newest first).
+    List(SessionListArgs),
+    /// Close a live tunnelled connection at once.
+    Kill(SessionIdArgs),
+    /// Write a recorded connection as a pcap file (Wireshark, tshark).
+    Export(SessionExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SessionListArgs {
+    /// Only live connections.
+    #[arg(long)]
+    pub live: bool,
+    /// Only those of this request.
+    #[arg(long)]
+    pub request: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionIdArgs {
+    pub id: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionExportArgs {
+    pub id: String,
+    /// The pcap file to write.
+    #[arg(long)]
+    pub pcap: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The approved access request.
+    pub request: String,
+    /// Local address to listen on (default: a free port on 127.0.0.1).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Which granted port (needed when the grant has several).
+    #[arg(long)]
+    pub port: Option<u16>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +329,15 @@ pub struct AssetAddArgs {
     /// Longest access grant on this device, in minutes.
     #[arg(long, default_value_t = 240)]
     pub max_session_minutes: u32,
+    /// Do not record tunnelled byte streams to this device (recorded by default).
+    #[arg(long)]
+    pub no_recording: bool,
+    /// Access requests need two different approvers.
+    #[arg(long)]
+    pub two_approvers: bool,
+    /// Department whose approvers decide requests (default: the owner department).
+    #[arg(long)]
+    pub approver_department: Option<String>,
     #[arg(long)]
     pub json: bool,
 }

@@ -22,6 +22,7 @@ pub struct Config {
     pub tls_names: Vec<String>,
     pub log: LogConfig,
     pub authn: sekimori_authn::AuthnConfig,
+    pub gateway: sekimori_gateway::GatewaySettings,
 }
 
 impl Default for Config {
@@ -33,6 +34,7 @@ impl Default for Config {
             tls_names: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             log: LogConfig::default(),
             authn: sekimori_authn::AuthnConfig::default(),
+            gateway: sekimori_gateway::GatewaySettings::default(),
         }
     }
 }
@@ -89,6 +91,17 @@ pub const DEFAULT_CONFIG: &str = r#"# sekimori configuration. Every key is optio
 
 [authn.throttle]
 # account_lock_after = 20
+
+[gateway]
+# How often live tunnelled connections are re-authorised (ms). A revocation or
+# lock made in this server closes them at once; one made elsewhere (the CLI, a
+# second server) within this period.
+# recheck_interval_ms = 250
+# connect_timeout_secs = 10
+# max_connections = 20000
+# Most payload recorded per tunnelled connection (MiB); after that the
+# connection goes on unrecorded and its record says so.
+# recording_max_mib = 4096
 "#;
 
 impl Config {
@@ -117,6 +130,7 @@ impl Config {
 
     pub fn validate(&self) -> Result<()> {
         self.authn.validate().context("[authn]")?;
+        self.gateway.validate().map_err(|e| anyhow::anyhow!("[gateway] {e}"))?;
         if let Some(db) = &self.database
             && !(db.starts_with("sqlite:")
                 || db.starts_with("postgres://")

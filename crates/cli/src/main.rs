@@ -54,13 +54,23 @@ fn main() -> ExitCode {
             Command::Asset(ref c) => commands::admin::asset(&cli, c, lang).await,
             Command::Zone(ref c) => commands::admin::zone(&cli, c, lang).await,
             Command::Audit(ref c) => commands::audit::audit(&cli, c, lang).await,
+            Command::Login(ref a) => commands::broker::login(a, lang).await,
+            Command::Logout(ref a) => commands::broker::logout(a, lang).await,
+            Command::Request(ref c) => commands::broker::request(c, lang).await,
+            Command::Session(ref c) => commands::broker::session(c, lang).await,
+            Command::Connect(ref a) => commands::connect::connect(a, lang).await,
         }
     });
     match result {
         Ok(code) => code,
         Err(e) => {
             output::error(lang, &e);
-            ExitCode::from(2)
+            // The server refused (forbidden, wrong state, not found): 1.
+            // Bad input, on either side: 2.
+            match e.downcast_ref::<commands::remote::ApiFailure>() {
+                Some(f) if !matches!(f.status, 400 | 422) => ExitCode::from(1),
+                _ => ExitCode::from(2),
+            }
         }
     }
 }

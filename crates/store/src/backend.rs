@@ -18,12 +18,16 @@ pub enum Backend {
 }
 
 /// `(version, description, SQL)` of every SQLite migration, in order.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/sqlite/0001_initial.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/sqlite/0001_initial.sql")),
+    (2, "access", include_str!("../migrations/sqlite/0002_access.sql")),
+];
 
 /// `(version, description, SQL)` of every PostgreSQL migration, in order.
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/postgres/0001_initial.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
+    (2, "access", include_str!("../migrations/postgres/0002_access.sql")),
+];
 
 impl Backend {
     /// The backend a database URL names.

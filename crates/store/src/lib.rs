@@ -51,11 +51,12 @@ pub use backend::Backend;
 pub use error::StoreError;
 pub use model::{
     AuditCtx, Challenge, ChallengeKind, Credentials, InstanceInfo, NewChallenge, NewSession,
-    Session, ThrottleState, TotpCredential, UserPatch,
+    NewTunnelSession, RequestFilter, Session, ThrottleState, TotpCredential, TunnelAuthz,
+    TunnelSessionEnd, TunnelSessionFilter, UserPatch,
 };
 pub use repo::{
-    AssetRepo, AuditRepo, AuditSnapshot, CredentialRepo, MetaRepo, SessionRepo, ThrottleRepo,
-    UserRepo, ZoneRepo,
+    AccessRepo, AssetRepo, AuditRepo, AuditSnapshot, CredentialRepo, MetaRepo, SessionRepo,
+    ThrottleRepo, TunnelRepo, UserRepo, ZoneRepo,
 };
 
 use writer::{AppendJob, Msg, TypedJob, WriteTx, Writer};

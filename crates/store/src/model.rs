@@ -260,3 +260,80 @@ pub(crate) fn parse_session_end(s: &str) -> Option<SessionEnd> {
 pub(crate) fn parse_challenge_kind(s: &str) -> Option<ChallengeKind> {
     [ChallengeKind::Mfa, ChallengeKind::Enrol].into_iter().find(|k| k.as_str() == s)
 }
+
+/// Which access requests to list (all conditions must hold).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestFilter {
+    /// Only this requester's.
+    pub requester: Option<sekimori_types::UserId>,
+    /// Only for this asset.
+    pub asset: Option<sekimori_types::AssetId>,
+    /// Only in these stored states (empty: any).
+    pub states: Vec<sekimori_types::RequestState>,
+    /// At most this many (newest first); 0 means the default of 500.
+    pub limit: u32,
+}
+
+/// What [`crate::TunnelRepo::tunnel_authz`] read, in one snapshot.
+#[derive(Debug, Clone)]
+pub struct TunnelAuthz {
+    /// The credential, if it exists.
+    pub credential: Option<sekimori_types::TunnelCredential>,
+    /// Its login session, if it exists.
+    pub session: Option<Session>,
+    /// Its user, if it exists.
+    pub user: Option<sekimori_types::User>,
+    /// The request asked about, if given and it exists.
+    pub request: Option<sekimori_types::AccessRequest>,
+    /// The request's asset, if it exists.
+    pub asset: Option<sekimori_types::Asset>,
+}
+
+/// A tunnelled connection that just opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTunnelSession {
+    /// Chosen by the gateway (it names the recording file).
+    pub id: sekimori_types::TunnelSessionId,
+    /// The grant it runs under (its requester and asset must match).
+    pub request: sekimori_types::AccessRequestId,
+    /// The vendor.
+    pub user: sekimori_types::UserId,
+    /// The credential the tunnel was opened with.
+    pub credential: sekimori_types::TunnelCredentialId,
+    /// The device.
+    pub asset: sekimori_types::AssetId,
+    /// The device port.
+    pub port: u16,
+    /// The vendor's address as the gateway saw it.
+    pub client_addr: std::net::SocketAddr,
+    /// The device address the gateway connected to.
+    pub target_addr: std::net::SocketAddr,
+    /// Whether its byte streams are recorded.
+    pub recorded: bool,
+}
+
+/// How a tunnelled connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunnelSessionEnd {
+    /// Bytes from the vendor to the device.
+    pub bytes_up: u64,
+    /// Bytes from the device to the vendor.
+    pub bytes_down: u64,
+    /// Why it ended.
+    pub reason: sekimori_types::CloseReason,
+    /// The finished recording, when the session was recorded.
+    pub recording: Option<sekimori_types::RecordingInfo>,
+}
+
+/// Which tunnel session records to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TunnelSessionFilter {
+    /// Only records not ended yet.
+    pub live_only: bool,
+    /// Only this user's.
+    pub user: Option<sekimori_types::UserId>,
+    /// Only of this grant.
+    pub request: Option<sekimori_types::AccessRequestId>,
+    /// At most this many (newest first); 0 means the default of 500.
+    pub limit: u32,
+}

@@ -18,14 +18,16 @@ use sekimori_audit::{
     AuditEvent, Checkpoint, PublicKey, SessionEnd, StoredRecord, VerifyFailure, VerifyReport,
 };
 use sekimori_types::{
-    Asset, AssetId, AssetSpec, NewUser, SessionId, User, UserId, UserStatus, Username, Zone,
-    ZoneId, ZoneSpec,
+    AccessRequest, AccessRequestId, Asset, AssetId, AssetSpec, NewAccessRequest, NewUser,
+    SessionId, TunnelCredential, TunnelCredentialId, TunnelSession, TunnelSessionId, User, UserId,
+    UserStatus, Username, Zone, ZoneId, ZoneSpec,
 };
 
 use crate::StoreError;
 use crate::model::{
-    AuditCtx, Challenge, Credentials, InstanceInfo, NewChallenge, NewSession, Session,
-    ThrottleState, UserPatch,
+    AuditCtx, Challenge, Credentials, InstanceInfo, NewChallenge, NewSession, NewTunnelSession,
+    RequestFilter, Session, ThrottleState, TunnelAuthz, TunnelSessionEnd, TunnelSessionFilter,
+    UserPatch,
 };
 
 /// Short alias for the results of this module.
@@ -323,6 +325,140 @@ pub trait ZoneRepo {
 
     /// Deletes a zone. Audited: `ZoneDeleted`. `InUse` while assets are in it.
     fn delete_zone(&self, ctx: &AuditCtx, id: ZoneId) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Access requests and the grants they become. The caller (web layer)
+/// checks roles and [`sekimori_types::may_approve`]; the store enforces the
+/// state machine atomically: transitions only from the states named, no one
+/// approves their own request, one approval per approver.
+pub trait AccessRepo {
+    /// Records a new pending request by `requester` (whose company is
+    /// copied). Checks, inside the transaction, that the asset exists
+    /// (`NotFound { what: "asset" }`) and [`NewAccessRequest::validate_for`]
+    /// (`Invalid`); copies the asset's `approvals_required`. Audited:
+    /// `AccessRequested`.
+    fn create_request(
+        &self,
+        ctx: &AuditCtx,
+        requester: &User,
+        new: &NewAccessRequest,
+    ) -> impl Future<Output = Result<AccessRequest>> + Send;
+
+    /// The request with this ID (with its approvals), or `NotFound`.
+    fn request(&self, id: AccessRequestId) -> impl Future<Output = Result<AccessRequest>> + Send;
+
+    /// Requests matching `filter`, newest first.
+    fn list_requests(
+        &self,
+        filter: &RequestFilter,
+    ) -> impl Future<Output = Result<Vec<AccessRequest>>> + Send;
+
+    /// Adds `approver`'s approval to a pending request. `Invalid { field:
+    /// "approver", reason: "own_request" }` for the requester,
+    /// `Conflict { what: "approval", field: "approver" }` for a second
+    /// approval by the same person, `Invalid { field: "state", reason:
+    /// "not_pending" }` unless pending (an expired-by-time pending request
+    /// counts as not pending). When the approvals reach the required number
+    /// the request becomes `Approved` with the window
+    /// [`AccessRequest::window_if_approved_at`] now. Audited: `AccessApproved`.
+    fn approve_request(
+        &self,
+        ctx: &AuditCtx,
+        id: AccessRequestId,
+        approver: UserId,
+    ) -> impl Future<Output = Result<AccessRequest>> + Send;
+
+    /// Denies a pending request (`Invalid { field: "state", reason:
+    /// "not_pending" }` otherwise). Audited: `AccessDenied`.
+    fn deny_request(
+        &self,
+        ctx: &AuditCtx,
+        id: AccessRequestId,
+        by: UserId,
+        note: Option<&str>,
+    ) -> impl Future<Output = Result<AccessRequest>> + Send;
+
+    /// The requester withdraws a pending or approved request whose window
+    /// has not ended (`Invalid { field: "state", reason: "final" }`
+    /// otherwise). Audited: `AccessCancelled`.
+    fn cancel_request(
+        &self,
+        ctx: &AuditCtx,
+        id: AccessRequestId,
+        by: UserId,
+    ) -> impl Future<Output = Result<AccessRequest>> + Send;
+
+    /// Withdraws an approved grant whose window has not ended (`Invalid {
+    /// field: "state", reason: "not_approved" }` otherwise). Audited:
+    /// `AccessRevoked`.
+    fn revoke_request(
+        &self,
+        ctx: &AuditCtx,
+        id: AccessRequestId,
+        by: UserId,
+        note: Option<&str>,
+    ) -> impl Future<Output = Result<AccessRequest>> + Send;
+
+    /// Marks `Expired` every approved request whose window ended and every
+    /// pending one whose requested window passed, at the store clock's now;
+    /// returns their IDs. Audited: `AccessExpired` each.
+    fn expire_requests(
+        &self,
+        ctx: &AuditCtx,
+    ) -> impl Future<Output = Result<Vec<AccessRequestId>>> + Send;
+}
+
+/// Tunnel credentials and the records of tunnelled connections.
+pub trait TunnelRepo {
+    /// Registers a client public key for `user`, bound to login session
+    /// `session` (which must be live: `NotFound { what: "session" }`
+    /// otherwise), expiring at `expires_at` (clamped to the session's
+    /// absolute expiry). Audited: `TunnelCredentialIssued`.
+    fn create_tunnel_credential(
+        &self,
+        ctx: &AuditCtx,
+        user: UserId,
+        session: SessionId,
+        public_key: &[u8],
+        expires_at: time::OffsetDateTime,
+    ) -> impl Future<Output = Result<TunnelCredential>> + Send;
+
+    /// Everything needed to decide whether `credential` may reach `request`
+    /// now, read in one snapshot. `None` fields mean "not found".
+    fn tunnel_authz(
+        &self,
+        credential: TunnelCredentialId,
+        request: Option<AccessRequestId>,
+    ) -> impl Future<Output = Result<TunnelAuthz>> + Send;
+
+    /// Records that a tunnelled connection opened. Audited: `TunnelOpened`.
+    fn open_tunnel_session(
+        &self,
+        ctx: &AuditCtx,
+        new: &NewTunnelSession,
+    ) -> impl Future<Output = Result<TunnelSession>> + Send;
+
+    /// Records its end (once: `Invalid { field: "state", reason: "ended" }`
+    /// the second time). Audited: `TunnelClosed` with the byte counts and
+    /// the recording's SHA-256.
+    fn close_tunnel_session(
+        &self,
+        ctx: &AuditCtx,
+        id: TunnelSessionId,
+        end: &TunnelSessionEnd,
+    ) -> impl Future<Output = Result<TunnelSession>> + Send;
+
+    /// The session record, or `NotFound`.
+    fn tunnel_session(
+        &self,
+        id: TunnelSessionId,
+    ) -> impl Future<Output = Result<TunnelSession>> + Send;
+
+    /// Records matching `filter`, newest first.
+    fn list_tunnel_sessions(
+        &self,
+        filter: &TunnelSessionFilter,
+    ) -> impl Future<Output = Result<Vec<TunnelSession>>> + Send;
 }
 
 /// The audit log itself.

@@ -14,7 +14,12 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+mod access;
 mod lang;
+pub use access::{
+    AccessRequest, AccessStatus, Approval, CloseReason, NewAccessRequest, RecordingInfo,
+    RequestState, TunnelCredential, TunnelSession, may_approve,
+};
 pub use lang::{Lang, Localized};
 
 /// A value failed validation. `field` names the input field, `reason` is a
@@ -134,6 +139,18 @@ id_type!(
 id_type!(
     /// A login session (the opaque token is never this ID).
     SessionId
+);
+id_type!(
+    /// A vendor's access request (and, once approved, the grant).
+    AccessRequestId
+);
+id_type!(
+    /// A tunnel credential: a client public key bound to a login session.
+    TunnelCredentialId
+);
+id_type!(
+    /// One tunnelled TCP connection, with its record.
+    TunnelSessionId
 );
 
 /// What a person may do. There is no "superuser" beyond `Admin`, and no
@@ -436,6 +453,12 @@ pub struct Asset {
     pub maintenance_ports: Vec<MaintenancePort>,
     /// Ceiling for one access grant on this asset, in minutes.
     pub max_session_minutes: u32,
+    /// Whether tunnelled byte streams to this asset are recorded in full.
+    pub record_sessions: bool,
+    /// Distinct approvers an access request needs (1 or 2).
+    pub approvals_required: u8,
+    /// Who approves requests for this asset; `None` means the owner department.
+    pub approver_department: Option<Label>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -459,6 +482,23 @@ pub struct AssetSpec {
     #[serde(default)]
     pub maintenance_ports: Vec<MaintenancePort>,
     pub max_session_minutes: u32,
+    /// Record tunnelled byte streams in full (default: yes).
+    #[serde(default = "default_true")]
+    pub record_sessions: bool,
+    /// Distinct approvers an access request needs: 1 (default) or 2.
+    #[serde(default = "default_one")]
+    pub approvals_required: u8,
+    /// Who approves requests (default: the owner department).
+    #[serde(default)]
+    pub approver_department: Option<Label>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_one() -> u8 {
+    1
 }
 
 impl AssetSpec {
@@ -479,6 +519,9 @@ impl AssetSpec {
         }
         for p in &self.maintenance_ports {
             MaintenancePort::new(p.port, &p.protocol)?;
+        }
+        if !(1..=2).contains(&self.approvals_required) {
+            return Err(InvalidValue::new("approvals_required", "out_of_range"));
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The accept loop: TCP → TLS 1.3 handshake (with a deadline) → dispatch on
 //! the negotiated ALPN protocol → HTTP/1.1 or HTTP/2 served by the axum
-//! router. One port carries everything, so a hospital opens one port.
+//! router, or a `sekimori/1` tunnel served by the gateway. One port carries
+//! everything, so a hospital opens one port instead of a VPN.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,6 +18,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
+
+use sekimori_gateway::Gateway;
 
 /// Limits of the listener. Every read from the network has a deadline.
 #[derive(Debug, Clone)]
@@ -47,6 +50,7 @@ pub async fn serve(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     app: Router,
+    gateway: Arc<Gateway>,
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send,
     drain: Duration,
@@ -80,6 +84,7 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
+        let gateway = gateway.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let handshake_timeout = limits.tls_handshake_timeout;
@@ -110,6 +115,7 @@ pub async fn serve(
                         tracing::debug!(message = "HTTP connection ended with an error.", %peer, %error);
                     }
                 }
+                Some(sekimori_gateway::protocol::ALPN) => gateway.serve_tunnel(tls, peer).await,
                 Some(other) => {
                     tracing::debug!(message = "Unknown ALPN protocol.", %peer, alpn = ?String::from_utf8_lossy(other));
                 }

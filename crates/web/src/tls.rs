@@ -10,9 +10,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::OffsetDateTime;
 
-/// ALPN protocol IDs the gateway accepts, in preference order. Tunnels
-/// (`sekimori/1`) arrive with the access broker.
-pub const ALPN_HTTP: [&[u8]; 2] = [b"h2", b"http/1.1"];
+/// ALPN protocol IDs the gateway accepts, in preference order: the web
+/// console and API, and tunnels.
+pub const ALPN_ALL: [&[u8]; 3] = [b"h2", b"http/1.1", sekimori_gateway::protocol::ALPN];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -100,7 +100,7 @@ mod tests {
     #[test]
     fn generated_cert_loads_and_has_stable_fingerprint() {
         let g = generate_self_signed(&["localhost".into(), "127.0.0.1".into()]).unwrap();
-        let cfg = server_config(g.cert_pem.as_bytes(), g.key_pem.as_bytes(), &ALPN_HTTP).unwrap();
+        let cfg = server_config(g.cert_pem.as_bytes(), g.key_pem.as_bytes(), &ALPN_ALL).unwrap();
         assert_eq!(cfg.alpn_protocols, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
         let der = first_cert_der(g.cert_pem.as_bytes()).unwrap();
         let fp = fingerprint(&der);
@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn garbage_pem_is_a_clear_error() {
-        let e = server_config(b"junk", b"junk", &ALPN_HTTP).unwrap_err();
+        let e = server_config(b"junk", b"junk", &ALPN_ALL).unwrap_err();
         assert!(e.to_string().contains("certificate"), "{e}");
     }
 }

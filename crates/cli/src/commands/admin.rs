@@ -308,6 +308,9 @@ async fn add_asset(
         criticality,
         maintenance_ports: ports,
         max_session_minutes: a.max_session_minutes,
+        record_sessions: !a.no_recording,
+        approvals_required: if a.two_approvers { 2 } else { 1 },
+        approver_department: label("approver_department", &a.approver_department)?,
     };
     spec.validate().map_err(|e| anyhow!("--{}", e.localized(crate::output::current_lang())))?;
     let asset = inst.store.create_asset(ctx, &spec).await?;

@@ -13,6 +13,9 @@ use crate::instance::DataDir;
 
 pub mod admin;
 pub mod audit;
+pub mod broker;
+pub mod connect;
+pub mod remote;
 pub mod serve;
 
 /// An opened instance: its directory, configuration and store.

@@ -11,7 +11,8 @@ use tokio::net::TcpListener;
 use sekimori_audit::{Actor, AuditEvent};
 use sekimori_authn::password::PasswordHasher;
 use sekimori_authn::recovery;
-use sekimori_store::{AuditCtx, AuditRepo, MetaRepo, SessionRepo, Store, UserRepo};
+use sekimori_gateway::Gateway;
+use sekimori_store::{AccessRepo, AuditCtx, AuditRepo, MetaRepo, SessionRepo, Store, UserRepo};
 use sekimori_types::{Lang, Localized, SharedClock};
 use sekimori_web::api::{self, AppState};
 use sekimori_web::server::{self, ServerLimits};
@@ -94,7 +95,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, lang: Lang) -> Result<ExitCode> 
 
     let (cert, key) = inst.dir.read_tls()?;
     let tls_config =
-        tls::server_config(&cert, &key, &tls::ALPN_HTTP).context("loading the TLS certificate")?;
+        tls::server_config(&cert, &key, &tls::ALPN_ALL).context("loading the TLS certificate")?;
     let fp = tls::fingerprint(tls::first_cert_der(&cert)?.as_ref());
     let listener = TcpListener::bind(inst.config.listen)
         .await
@@ -103,12 +104,26 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, lang: Lang) -> Result<ExitCode> 
     inst.config.listen = bound;
 
     let hasher = Arc::new(PasswordHasher::new(&inst.config.authn.password)?);
+    let (gw_cfg, rec_cfg) = inst.config.gateway.split(inst.dir.root.join("recordings"));
+    let gateway = Arc::new(
+        Gateway::new(inst.store.clone(), inst.clock.clone(), rec_cfg, gw_cfg)
+            .context("starting the session recorder")?,
+    );
+    let interrupted = gateway.close_interrupted().await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            message = "Closed tunnel session records left open by the previous run.",
+            count = interrupted
+        );
+    }
+    let rechecks = tokio::spawn(gateway.clone().run_rechecks());
     let state = AppState {
         store: inst.store.clone(),
         authn: Arc::new(inst.config.authn.clone()),
         hasher,
         clock: inst.clock.clone(),
         totp_issuer: "sekimori".into(),
+        gateway: gateway.clone(),
     };
     let app = api::router(state);
     let code = setup_code(&inst).await?;
@@ -164,6 +179,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, lang: Lang) -> Result<ExitCode> 
         listener,
         tls_config,
         app,
+        gateway.clone(),
         ServerLimits::default(),
         shutdown,
         Duration::from_secs(10),
@@ -171,6 +187,10 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, lang: Lang) -> Result<ExitCode> 
     .await?;
 
     housekeeping.abort();
+    // Close every tunnelled connection and write its record before the
+    // stop is audited.
+    gateway.shutdown(Duration::from_secs(5)).await;
+    rechecks.abort();
     let why = reason.lock().map(|r| r.clone()).unwrap_or_default();
     tracing::info!(message = "Server stopping.", reason = %why);
     inst.store.append(&sys, AuditEvent::ServerStopped { reason: why }).await?;
@@ -225,10 +245,24 @@ async fn self_check(store: Store) {
 
 /// Every ten minutes: forget login challenges that expired and sessions that
 /// ended more than a week ago (their start and end stay in the audit log).
+/// Every 30 seconds: mark access requests whose window ended as expired (the
+/// gateway never depends on this: "active" is computed from the clock).
 async fn housekeeping(store: Store, clock: SharedClock) {
-    let mut every = tokio::time::interval(Duration::from_secs(600));
+    let mut every = tokio::time::interval(Duration::from_secs(30));
+    let mut ticks: u64 = 0;
     loop {
         every.tick().await;
+        ticks += 1;
+        match store.expire_requests(&AuditCtx::system()).await {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::info!(message = "Access requests expired.", count = ids.len());
+            }
+            Err(error) => tracing::warn!(message = "Expiring access requests failed.", %error),
+            _ => {}
+        }
+        if ticks % 20 != 1 {
+            continue;
+        }
         let week_ago = clock.now() - time::Duration::days(7);
         match (store.purge_sessions(week_ago).await, store.purge_challenges().await) {
             (Ok(s), Ok(c)) if s + c > 0 => {

@@ -21,7 +21,8 @@ use crate::{AuditCtx, Store, StoreError};
 macro_rules! asset_select {
     () => {
         "SELECT id, name, zone_id, owner_department, vendor_company, criticality, \
-         max_session_minutes, created_at, updated_at FROM assets"
+         max_session_minutes, record_sessions, approvals_required, approver_department, \
+         created_at, updated_at FROM assets"
     };
 }
 
@@ -38,6 +39,10 @@ fn decode_asset(row: &AnyRow, children: &mut Children) -> Result<Asset> {
     let id: AssetId =
         id_text.parse().map_err(|_| StoreError::corrupt("assets", "id", "not a uuid"))?;
     let minutes = c.i64("max_session_minutes")?;
+    let approvals_required = u8::try_from(c.i64("approvals_required")?)
+        .ok()
+        .filter(|n| (1..=2).contains(n))
+        .ok_or_else(|| StoreError::corrupt("assets", "approvals_required", "not 1 or 2"))?;
     Ok(Asset {
         id,
         name: c.label("name")?,
@@ -49,33 +54,58 @@ fn decode_asset(row: &AnyRow, children: &mut Children) -> Result<Asset> {
         maintenance_ports: children.ports.remove(&id_text).unwrap_or_default(),
         max_session_minutes: u32::try_from(minutes)
             .map_err(|_| StoreError::corrupt("assets", "max_session_minutes", "out of range"))?,
+        record_sessions: c.bool("record_sessions")?,
+        approvals_required,
+        approver_department: c.opt_label("approver_department")?,
         created_at: c.time("created_at")?,
         updated_at: c.time("updated_at")?,
     })
 }
 
-/// Loads the children of one asset (`Some(id)`) or of all.
+/// Loads the children of one asset (`Some(id)`) or of all. One asset's are
+/// read with a plain `asset_id = $1` so the primary key serves it: the
+/// gateway reads an asset for every tunnelled connection.
 async fn fetch_children(conn: &mut sqlx::AnyConnection, id: Option<AssetId>) -> Result<Children> {
-    let filter = id.map(|i| i.to_string()).unwrap_or_default();
+    let filter = id.map(|i| i.to_string());
     let mut out = Children::default();
-    let rows = sqlx::query(
-        "SELECT asset_id, address FROM asset_addresses WHERE ($1 = '' OR asset_id = $1) \
-         ORDER BY asset_id, position",
-    )
-    .bind(filter.as_str())
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = match &filter {
+        Some(id) => {
+            sqlx::query(
+                "SELECT asset_id, address FROM asset_addresses WHERE asset_id = $1 \
+                 ORDER BY position",
+            )
+            .bind(id.as_str())
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        None => {
+            sqlx::query("SELECT asset_id, address FROM asset_addresses ORDER BY asset_id, position")
+                .fetch_all(&mut *conn)
+                .await?
+        }
+    };
     for r in &rows {
         let c = Cols::new(r, "asset_addresses");
         out.addresses.entry(c.string("asset_id")?).or_default().push(c.parse("address")?);
     }
-    let rows = sqlx::query(
-        "SELECT asset_id, port, protocol FROM asset_ports WHERE ($1 = '' OR asset_id = $1) \
-         ORDER BY asset_id, position",
-    )
-    .bind(filter.as_str())
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = match &filter {
+        Some(id) => {
+            sqlx::query(
+                "SELECT asset_id, port, protocol FROM asset_ports WHERE asset_id = $1 \
+                 ORDER BY position",
+            )
+            .bind(id.as_str())
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "SELECT asset_id, port, protocol FROM asset_ports ORDER BY asset_id, position",
+            )
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
     for r in &rows {
         let c = Cols::new(r, "asset_ports");
         let port = u16::try_from(c.i64("port")?)
@@ -87,7 +117,11 @@ async fn fetch_children(conn: &mut sqlx::AnyConnection, id: Option<AssetId>) -> 
     Ok(out)
 }
 
-async fn fetch_asset(conn: &mut sqlx::AnyConnection, id: AssetId) -> Result<Option<Asset>> {
+/// The asset with this ID, with its children, if it exists.
+pub(crate) async fn fetch_asset(
+    conn: &mut sqlx::AnyConnection,
+    id: AssetId,
+) -> Result<Option<Asset>> {
     let row = sqlx::query(concat!(asset_select!(), " WHERE id = $1"))
         .bind(id.to_string())
         .fetch_optional(&mut *conn)
@@ -176,6 +210,9 @@ fn asset_from_spec(
         criticality: spec.criticality,
         maintenance_ports: spec.maintenance_ports,
         max_session_minutes: spec.max_session_minutes,
+        record_sessions: spec.record_sessions,
+        approvals_required: spec.approvals_required,
+        approver_department: spec.approver_department,
         created_at,
         updated_at: now,
     }
@@ -191,8 +228,9 @@ impl AssetRepo for Store {
                 let id = AssetId::new();
                 sqlx::query(
                     "INSERT INTO assets (id, name, name_key, zone_id, owner_department, \
-                     vendor_company, criticality, max_session_minutes, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                     vendor_company, criticality, max_session_minutes, record_sessions, \
+                     approvals_required, approver_department, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
                 )
                 .bind(id.to_string())
                 .bind(spec.name.as_str())
@@ -202,6 +240,9 @@ impl AssetRepo for Store {
                 .bind(spec.vendor_company.as_ref().map(|l| l.as_str()))
                 .bind(spec.criticality.as_str())
                 .bind(i64::from(spec.max_session_minutes))
+                .bind(i64::from(spec.record_sessions))
+                .bind(i64::from(spec.approvals_required))
+                .bind(spec.approver_department.as_ref().map(|l| l.as_str()))
                 .bind(tx.now_micros())
                 .execute(tx.conn())
                 .await
@@ -253,6 +294,9 @@ impl AssetRepo for Store {
                 changed(old.criticality != spec.criticality, "criticality");
                 changed(old.maintenance_ports != spec.maintenance_ports, "maintenance_ports");
                 changed(old.max_session_minutes != spec.max_session_minutes, "max_session_minutes");
+                changed(old.record_sessions != spec.record_sessions, "record_sessions");
+                changed(old.approvals_required != spec.approvals_required, "approvals_required");
+                changed(old.approver_department != spec.approver_department, "approver_department");
                 if changes.is_empty() {
                     return Ok(old);
                 }
@@ -260,7 +304,8 @@ impl AssetRepo for Store {
                 sqlx::query(
                     "UPDATE assets SET name = $2, name_key = $3, zone_id = $4, \
                      owner_department = $5, vendor_company = $6, criticality = $7, \
-                     max_session_minutes = $8, updated_at = $9 WHERE id = $1",
+                     max_session_minutes = $8, record_sessions = $9, approvals_required = $10, \
+                     approver_department = $11, updated_at = $12 WHERE id = $1",
                 )
                 .bind(id.to_string())
                 .bind(spec.name.as_str())
@@ -270,6 +315,9 @@ impl AssetRepo for Store {
                 .bind(spec.vendor_company.as_ref().map(|l| l.as_str()))
                 .bind(spec.criticality.as_str())
                 .bind(i64::from(spec.max_session_minutes))
+                .bind(i64::from(spec.record_sessions))
+                .bind(i64::from(spec.approvals_required))
+                .bind(spec.approver_department.as_ref().map(|l| l.as_str()))
                 .bind(tx.now_micros())
                 .execute(tx.conn())
                 .await

@@ -17,13 +17,13 @@ use crate::row::{Cols, micros};
 use crate::writer::WriteTx;
 use crate::{AuditCtx, Challenge, NewChallenge, NewSession, Session, Store, StoreError};
 
-const SESSION_COLS: &str = "id, user_id, created_at, last_seen_at, expires_at, mfa_at, mfa_method, \
-     source, user_agent, revoked_at, revoke_reason";
+pub(crate) const SESSION_COLS: &str = "id, user_id, created_at, last_seen_at, expires_at, \
+     mfa_at, mfa_method, source, user_agent, revoked_at, revoke_reason";
 
 const CHALLENGE_COLS: &str =
     "user_id, kind, pending_totp_secret, source, created_at, expires_at, attempts";
 
-fn decode_session(row: &AnyRow) -> Result<Session> {
+pub(crate) fn decode_session(row: &AnyRow) -> Result<Session> {
     let c = Cols::new(row, "sessions");
     let revoke_reason =
         match c.opt_string("revoke_reason")? {

@@ -40,6 +40,9 @@ pub fn asset_spec(name: &str) -> AssetSpec {
             MaintenancePort::parse("104/dicom").unwrap(),
         ],
         max_session_minutes: 120,
+        record_sessions: true,
+        approvals_required: 1,
+        approver_department: None,
     }
 }
 

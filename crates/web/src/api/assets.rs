@@ -1,5 +1,5 @@
 //! `/assets` and `/zones`: the registered devices and their groups. Staff
-//! may read; admins change.
+//! may read (vendors: the assets their company maintains); admins change.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -28,8 +28,18 @@ pub async fn list_assets(
     me: Authenticated,
     _: NoBody,
 ) -> Result<Response, ApiError> {
-    me.require(STAFF)?;
-    let assets = st.store.list_assets().await.map_err(store_error)?;
+    let mut assets = st.store.list_assets().await.map_err(store_error)?;
+    if me.user.role == Role::Vendor {
+        // A vendor sees the devices their company maintains: what they may
+        // ask access to.
+        let company = me.user.company.as_ref().map(|c| c.as_str().to_lowercase());
+        assets.retain(|a| {
+            a.vendor_company.as_ref().map(|c| c.as_str().to_lowercase()) == company
+                && company.is_some()
+        });
+    } else {
+        me.require(STAFF)?;
+    }
     Ok(Json(json!({ "assets": assets })).into_response())
 }
 

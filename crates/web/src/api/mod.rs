@@ -18,6 +18,7 @@ use sekimori_authn::password::PasswordHasher;
 use sekimori_store::{AuditRepo, Store, StoreError};
 use sekimori_types::SharedClock;
 
+mod access;
 mod assets;
 pub mod auth;
 mod error;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Issuer shown in authenticator apps (`sekimori` or the hospital's name).
     pub totp_issuer: String,
+    /// The tunnel gateway: live connections to list and kill.
+    pub gateway: Arc<sekimori_gateway::Gateway>,
 }
 
 /// The API router with its middleware: body cap, timeout, localized errors.
@@ -73,6 +76,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/sessions", get(sessions::list))
         .route("/sessions/{id}/revoke", post(sessions::revoke))
+        .route("/requests", get(access::list).post(access::create))
+        .route("/requests/{id}", get(access::show))
+        .route("/requests/{id}/approve", post(access::approve))
+        .route("/requests/{id}/deny", post(access::deny))
+        .route("/requests/{id}/cancel", post(access::cancel))
+        .route("/requests/{id}/revoke", post(access::revoke))
+        .route("/tunnel-credentials", post(access::create_credential))
+        .route("/tunnel-sessions", get(access::list_sessions))
+        .route("/tunnel-sessions/{id}", get(access::show_session))
+        .route("/tunnel-sessions/{id}/kill", post(access::kill_session))
+        .route("/tunnel-sessions/{id}/pcap", get(access::export_pcap))
         .route("/audit", get(records::list))
         .route("/audit/verify", get(records::verify))
         .route("/audit/public-key", get(records::public_key))

@@ -115,6 +115,10 @@ async fn set_status(
     }
     let reason = reason.unwrap_or_else(|| "by an administrator".into());
     let user = st.store.set_user_status(&me.ctx, id, to, &reason).await.map_err(store_error)?;
+    if to != UserStatus::Active {
+        // Tunnels close now, not at the next re-check.
+        st.gateway.close_user(user.id);
+    }
     if to == UserStatus::Active {
         st.store
             .throttle_reset(&sekimori_authn::throttle::account_key(user.username.as_str()))

@@ -39,6 +39,9 @@ pub fn config() -> AuthnConfig {
 /// The API over one backend.
 pub struct Api {
     pub t: TestStore,
+    /// The gateway (its recordings live in `_recordings`).
+    pub gateway: Arc<sekimori_gateway::Gateway>,
+    pub _recordings: tempfile::TempDir,
     pub hasher: Arc<PasswordHasher>,
     pub authn: Arc<AuthnConfig>,
     pub app: Router,
@@ -56,14 +59,25 @@ pub async fn apis_with(cfg: AuthnConfig) -> Vec<Api> {
     for t in sekimori_test_support::each_backend().await {
         let hasher = Arc::new(PasswordHasher::new(&cfg.password).expect("hasher"));
         let authn = Arc::new(cfg.clone());
+        let recordings = tempfile::tempdir().expect("recordings dir");
+        let gateway = Arc::new(
+            sekimori_gateway::Gateway::new(
+                t.store.clone(),
+                Arc::new(t.clock.clone()),
+                sekimori_gateway::recording::RecordingConfig::new(recordings.path()),
+                sekimori_gateway::GatewayConfig::default(),
+            )
+            .expect("gateway"),
+        );
         let state = AppState {
             store: t.store.clone(),
             authn: Arc::clone(&authn),
             hasher: Arc::clone(&hasher),
             clock: Arc::new(t.clock.clone()),
             totp_issuer: "sekimori-test".into(),
+            gateway: gateway.clone(),
         };
-        out.push(Api { app: router(state), t, hasher, authn });
+        out.push(Api { app: router(state), t, hasher, authn, gateway, _recordings: recordings });
     }
     out
 }

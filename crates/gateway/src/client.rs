@@ -1,0 +1,471 @@
+//! The vendor's side: TLS to the gateway with the certificate pinned, the
+//! client key that proves possession of a tunnel credential, and the tunnel
+//! that carries local TCP connections as HTTP/2 streams.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use bytes::Bytes;
+use h2::client::SendRequest;
+use http::{Method, Request, StatusCode};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::aws_lc_rs as provider;
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use sekimori_types::{AccessRequestId, Lang, TunnelCredentialId};
+
+use crate::protocol::{
+    self, ALPN, EXPORTER_LABEL, EXPORTER_LEN, FRAME_HEADER, HEADER_PORT, HEADER_REQUEST, Hello,
+    PATH_GRANT, PATH_TUNNEL, Refusal, RefusalCode, Reply,
+};
+use crate::splice::{SpliceError, socket_to_stream, stream_to_socket};
+
+/// The SHA-256 fingerprint of a DER certificate, `SHA256:AB:CD:…` (the form
+/// the server prints at start and `--server-fingerprint` takes).
+pub fn fingerprint(cert_der: &[u8]) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert_der);
+    let hex: Vec<String> = d.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+    format!("SHA256:{}", hex.join(":"))
+}
+
+/// Normalises a fingerprint as typed by people: case, separators and the
+/// `SHA256:` prefix do not matter. `None` unless 32 bytes of hex.
+pub fn normalise_fingerprint(s: &str) -> Option<String> {
+    let s = s.trim();
+    let s = s.strip_prefix("SHA256:").or_else(|| s.strip_prefix("sha256:")).unwrap_or(s);
+    let hex: String = s.chars().filter(|c| !matches!(c, ':' | ' ' | '-')).collect();
+    let bytes = hex::decode(&hex).ok().filter(|b| b.len() == 32)?;
+    Some(fingerprint_from_digest(&bytes))
+}
+
+fn fingerprint_from_digest(d: &[u8]) -> String {
+    let hex: Vec<String> = d.iter().map(|b| format!("{b:02X}")).collect();
+    format!("SHA256:{}", hex.join(":"))
+}
+
+/// What to trust.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pin {
+    /// Exactly the certificate with this fingerprint.
+    Fingerprint(String),
+    /// Whatever the server presents (trust on first use): the caller reads
+    /// [`Connected::fingerprint`] and pins it.
+    FirstUse,
+}
+
+/// Errors of the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach {server}: {source}")]
+    Connect { server: String, source: std::io::Error },
+    #[error("the server's certificate does not match the pinned fingerprint")]
+    PinMismatch { expected: String, presented: String },
+    #[error("TLS with {server} failed: {message}")]
+    Tls { server: String, message: String },
+    #[error("the server does not speak the tunnel protocol (ALPN sekimori/1)")]
+    NoTunnelProtocol,
+    #[error("tunnel protocol: {0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Refused(Refusal),
+    #[error("tunnel: {0}")]
+    Tunnel(#[from] h2::Error),
+}
+
+/// Accepts exactly one certificate (or any, recording it, for first use),
+/// and still checks that the server holds its key.
+#[derive(Debug)]
+struct PinVerifier {
+    pin: Pin,
+    presented: Mutex<Option<String>>,
+}
+
+impl ServerCertVerifier for PinVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let fp = fingerprint(end_entity);
+        *self.presented.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(fp.clone());
+        match &self.pin {
+            Pin::FirstUse => Ok(ServerCertVerified::assertion()),
+            Pin::Fingerprint(want) if *want == fp => Ok(ServerCertVerified::assertion()),
+            Pin::Fingerprint(_) => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        // TLS 1.2 is never offered.
+        Err(rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &provider::default_provider().signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        provider::default_provider().signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// An established TLS connection to the gateway.
+#[derive(Debug)]
+pub struct Connected {
+    pub tls: TlsStream<TcpStream>,
+    /// The fingerprint of the certificate the server presented.
+    pub fingerprint: String,
+}
+
+/// Connects to `server` (`host:port`) with TLS 1.3, offering `alpn`, and
+/// trusting only what `pin` says.
+pub async fn connect_tls(
+    server: &str,
+    pin: &Pin,
+    alpn: &[&[u8]],
+) -> Result<Connected, ClientError> {
+    let verifier = Arc::new(PinVerifier { pin: pin.clone(), presented: Mutex::new(None) });
+    let mut config = ClientConfig::builder_with_provider(Arc::new(provider::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| ClientError::Tls { server: server.into(), message: e.to_string() })?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let host = server.rsplit_once(':').map_or(server, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|e| ClientError::Tls { server: server.into(), message: e.to_string() })?;
+    let tcp = tokio::time::timeout(Duration::from_secs(15), TcpStream::connect(server))
+        .await
+        .map_err(|_| ClientError::Connect {
+            server: server.into(),
+            source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
+        })?
+        .map_err(|source| ClientError::Connect { server: server.into(), source })?;
+    let _ = tcp.set_nodelay(true);
+    let result = tokio::time::timeout(
+        Duration::from_secs(15),
+        TlsConnector::from(Arc::new(config)).connect(name, tcp),
+    )
+    .await;
+    let presented =
+        verifier.presented.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    match result {
+        Ok(Ok(tls)) => Ok(Connected { tls, fingerprint: presented.unwrap_or_default() }),
+        Ok(Err(e)) => match (pin, presented) {
+            (Pin::Fingerprint(expected), Some(p)) if *expected != p => {
+                Err(ClientError::PinMismatch { expected: expected.clone(), presented: p })
+            }
+            _ => Err(ClientError::Tls { server: server.into(), message: e.to_string() }),
+        },
+        Err(_) => {
+            Err(ClientError::Tls { server: server.into(), message: "handshake timed out".into() })
+        }
+    }
+}
+
+/// The vendor's Ed25519 key, generated on their machine; only its public
+/// half ever leaves it.
+pub struct ClientKey {
+    pair: Ed25519KeyPair,
+    pkcs8: Vec<u8>,
+}
+
+impl fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientKey").field("public_key", &hex::encode(self.public_key())).finish()
+    }
+}
+
+impl ClientKey {
+    pub fn generate() -> Result<Self, ClientError> {
+        let doc = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+            .map_err(|_| ClientError::Protocol("key generation failed".into()))?;
+        Self::from_pkcs8(doc.as_ref())
+    }
+
+    pub fn from_pkcs8(der: &[u8]) -> Result<Self, ClientError> {
+        let pair = Ed25519KeyPair::from_pkcs8(der).map_err(|_| {
+            ClientError::Protocol("the client key file is not an Ed25519 PKCS#8 key".into())
+        })?;
+        Ok(Self { pair, pkcs8: der.to_vec() })
+    }
+
+    /// The PKCS#8 document to store (0600).
+    pub fn pkcs8(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    pub fn public_key(&self) -> Vec<u8> {
+        self.pair.public_key().as_ref().to_vec()
+    }
+
+    fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        self.pair.sign(msg).as_ref().to_vec()
+    }
+}
+
+/// What a grant check returned.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct GrantInfo {
+    pub request: AccessRequestId,
+    pub asset: String,
+    pub ports: Vec<u16>,
+    pub window_end: Option<String>,
+}
+
+/// An open tunnel: one authenticated TLS connection carrying connections.
+#[derive(Debug, Clone)]
+pub struct Tunnel {
+    send: SendRequest<Bytes>,
+    pub username: String,
+    pub credential_expires_at: String,
+}
+
+/// Tunables of the client's HTTP/2 (match the gateway's).
+#[derive(Debug, Clone)]
+pub struct TunnelTuning {
+    pub stream_window: u32,
+    pub tunnel_window: u32,
+    pub max_frame_size: u32,
+}
+
+impl Default for TunnelTuning {
+    fn default() -> Self {
+        Self {
+            stream_window: 4 * 1024 * 1024,
+            tunnel_window: 32 * 1024 * 1024,
+            max_frame_size: 256 * 1024,
+        }
+    }
+}
+
+impl Tunnel {
+    /// Opens a tunnel: TLS (ALPN `sekimori/1`), the signed hello, HTTP/2.
+    pub async fn open(
+        server: &str,
+        pin: &Pin,
+        credential: TunnelCredentialId,
+        key: &ClientKey,
+        lang: Lang,
+    ) -> Result<Tunnel, ClientError> {
+        let Connected { mut tls, .. } = connect_tls(server, pin, &[ALPN]).await?;
+        if tls.get_ref().1.alpn_protocol() != Some(ALPN) {
+            return Err(ClientError::NoTunnelProtocol);
+        }
+        let mut exported = [0u8; EXPORTER_LEN];
+        tls.get_ref()
+            .1
+            .export_keying_material(&mut exported, EXPORTER_LABEL, Some(credential.0.as_bytes()))
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let signature = key.sign(&protocol::signed_message(credential, &exported));
+        let hello =
+            Hello { credential, signature: hex::encode(signature), lang: Some(lang.to_string()) };
+        let io = |e: std::io::Error| ClientError::Protocol(format!("hello: {e}"));
+        tls.write_all(&protocol::encode_frame(&hello)).await.map_err(io)?;
+        tls.flush().await.map_err(io)?;
+        let mut header = [0u8; FRAME_HEADER];
+        tokio::time::timeout(Duration::from_secs(15), tls.read_exact(&mut header))
+            .await
+            .map_err(|_| ClientError::Protocol("no answer to the hello".into()))?
+            .map_err(io)?;
+        let len =
+            protocol::decode_header(&header).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let mut body = vec![0u8; len];
+        tls.read_exact(&mut body).await.map_err(io)?;
+        let reply: Reply =
+            protocol::decode_body(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let (username, credential_expires_at) = match reply {
+            Reply::Accepted { username, credential_expires_at } => {
+                (username, credential_expires_at)
+            }
+            Reply::Refused(r) => return Err(ClientError::Refused(r)),
+        };
+        let tuning = TunnelTuning::default();
+        let (send, conn) = h2::client::Builder::new()
+            .initial_window_size(tuning.stream_window)
+            .initial_connection_window_size(tuning.tunnel_window)
+            .max_frame_size(tuning.max_frame_size)
+            .max_concurrent_reset_streams(1024)
+            .max_send_buffer_size(1024 * 1024)
+            .handshake::<_, Bytes>(tls)
+            .await?;
+        tokio::spawn(async move {
+            if let Err(error) = conn.await {
+                tracing::debug!(message = "Tunnel ended.", %error);
+            }
+        });
+        Ok(Tunnel { send, username, credential_expires_at })
+    }
+
+    /// Whether the tunnel can still carry connections.
+    pub async fn ready(&self) -> bool {
+        self.send.clone().ready().await.is_ok()
+    }
+
+    fn request(
+        path: &str,
+        request: AccessRequestId,
+        port: Option<u16>,
+        method: Method,
+    ) -> Request<()> {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("https://sekimori{path}"))
+            .header(HEADER_REQUEST, request.to_string());
+        if let Some(p) = port {
+            b = b.header(HEADER_PORT, p.to_string());
+        }
+        b.body(()).unwrap_or_default()
+    }
+
+    /// Asks whether `request` is usable now, without connecting anything.
+    pub async fn grant(&self, request: AccessRequestId) -> Result<GrantInfo, ClientError> {
+        let mut send = self.send.clone().ready().await?;
+        let (resp, _) =
+            send.send_request(Self::request(PATH_GRANT, request, None, Method::GET), true)?;
+        let resp = resp.await?;
+        let status = resp.status();
+        let body = read_small_body(resp.into_body()).await?;
+        if status == StatusCode::OK {
+            serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))
+        } else {
+            Err(ClientError::Refused(parse_refusal(&body)))
+        }
+    }
+
+    /// Carries one local connection to the grant's device:port until either
+    /// side closes it. Refusals come back as [`ClientError::Refused`].
+    pub async fn carry(
+        &self,
+        request: AccessRequestId,
+        port: u16,
+        local: TcpStream,
+        counters: &Counters,
+    ) -> Result<CarryEnd, ClientError> {
+        let mut send_req = self.send.clone().ready().await?;
+        let (resp, mut up) = send_req
+            .send_request(Self::request(PATH_TUNNEL, request, Some(port), Method::POST), false)?;
+        let resp = resp.await?;
+        let status = resp.status();
+        let mut down = resp.into_body();
+        if status != StatusCode::OK {
+            let code = resp_code(&status);
+            let body = read_small_body(down).await.unwrap_or_default();
+            let mut refusal = parse_refusal(&body);
+            if refusal.code == RefusalCode::Unknown {
+                refusal.code = code;
+            }
+            return Err(ClientError::Refused(refusal));
+        }
+        let (mut rd, mut wr) = local.into_split();
+        let mut end = CarryEnd::Closed;
+        {
+            let up_f = socket_to_stream(&mut rd, &mut up, &counters.up, None);
+            let down_f = stream_to_socket(&mut down, &mut wr, &counters.down, None);
+            tokio::pin!(up_f, down_f);
+            let (mut up_done, mut down_done) = (false, false);
+            while !(up_done && down_done) {
+                tokio::select! {
+                    r = &mut up_f, if !up_done => {
+                        up_done = true;
+                        if let Err(e) = r { end = end_of(e); break; }
+                    }
+                    r = &mut down_f, if !down_done => {
+                        down_done = true;
+                        if let Err(e) = r { end = end_of(e); break; }
+                    }
+                }
+            }
+        }
+        if end != CarryEnd::Closed {
+            up.send_reset(h2::Reason::CANCEL);
+        }
+        Ok(end)
+    }
+}
+
+/// How a carried connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CarryEnd {
+    /// Both sides closed normally.
+    Closed,
+    /// The gateway cut it (revoked, expired, killed, locked).
+    CutByGateway,
+    /// The local socket failed.
+    LocalError(String),
+}
+
+fn end_of(e: SpliceError) -> CarryEnd {
+    match e {
+        SpliceError::Stream(_) => CarryEnd::CutByGateway,
+        SpliceError::Socket(e) => CarryEnd::LocalError(e.to_string()),
+        SpliceError::Recording(e) => CarryEnd::LocalError(e),
+    }
+}
+
+/// Byte counters of one carried connection.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub up: std::sync::atomic::AtomicU64,
+    pub down: std::sync::atomic::AtomicU64,
+}
+
+fn resp_code(status: &StatusCode) -> RefusalCode {
+    match *status {
+        StatusCode::BAD_GATEWAY => RefusalCode::TargetUnreachable,
+        StatusCode::SERVICE_UNAVAILABLE => RefusalCode::StoreUnavailable,
+        StatusCode::BAD_REQUEST => RefusalCode::BadRequest,
+        _ => RefusalCode::Unknown,
+    }
+}
+
+fn parse_refusal(body: &[u8]) -> Refusal {
+    serde_json::from_slice(body).unwrap_or(Refusal {
+        code: RefusalCode::Unknown,
+        message: String::from_utf8_lossy(body).chars().take(200).collect(),
+    })
+}
+
+/// Reads a short answer body (at most 64 KiB).
+async fn read_small_body(mut body: h2::RecvStream) -> Result<Vec<u8>, ClientError> {
+    let mut out = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        if out.len() + chunk.len() > 64 * 1024 {
+            return Err(ClientError::Protocol("answer too long".into()));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}

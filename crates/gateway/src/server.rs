@@ -1,0 +1,987 @@
+//! The gateway side of a tunnel: the hello, then one HTTP/2 stream per
+//! tunnelled connection, each authorised on its own, spliced to the grant's
+//! device, recorded, and watched until it ends.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::server::SendResponse;
+use h2::{Reason, RecvStream};
+use http::{Request, Response, StatusCode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+use sekimori_audit::AuditEvent;
+use sekimori_store::{
+    AuditCtx, AuditRepo, NewTunnelSession, Store, TunnelAuthz, TunnelRepo, TunnelSessionEnd,
+    TunnelSessionFilter,
+};
+use sekimori_types::{
+    AccessRequestId, CloseReason, Lang, SharedClock, TunnelCredentialId, TunnelSessionId, UserId,
+};
+
+use crate::authz::{self, check_connection, check_credential, close_reason_for};
+use crate::live::{LiveConn, LiveSnapshot, LiveTunnel, Registry};
+use crate::protocol::{
+    self, EXPORTER_LABEL, EXPORTER_LEN, FRAME_HEADER, HEADER_CODE, HEADER_PORT, HEADER_REQUEST,
+    Hello, PATH_GRANT, PATH_TUNNEL, Refusal, RefusalCode, Reply,
+};
+use crate::recording::{
+    Direction, FILE_EXTENSION, Recorder, RecordingConfig, RecordingHeader, read_recording,
+};
+use crate::splice::{SpliceError, Tap, socket_to_stream, stream_to_socket};
+
+/// Tunables of the gateway. Defaults suit a hospital's single gateway.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// How often live connections are re-authorised against the store.
+    /// Revocation made elsewhere (CLI, another server) takes at most this
+    /// long, plus the store read, to close them.
+    pub recheck_interval: Duration,
+    /// Deadline for the client's hello.
+    pub hello_timeout: Duration,
+    /// Deadline for connecting to a device.
+    pub connect_timeout: Duration,
+    /// Most live tunnelled connections, over all tunnels.
+    pub max_connections: usize,
+    /// Most concurrent connections in one tunnel.
+    pub max_streams_per_tunnel: u32,
+    /// HTTP/2 flow-control window per connection, bytes.
+    pub stream_window: u32,
+    /// HTTP/2 flow-control window per tunnel, bytes.
+    pub tunnel_window: u32,
+    /// Largest HTTP/2 frame, bytes.
+    pub max_frame_size: u32,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            recheck_interval: Duration::from_millis(250),
+            hello_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            max_connections: 20_000,
+            max_streams_per_tunnel: 20_000,
+            stream_window: 4 * 1024 * 1024,
+            tunnel_window: 32 * 1024 * 1024,
+            max_frame_size: 256 * 1024,
+        }
+    }
+}
+
+/// The access broker's gateway. One per server; shared by the listener (which
+/// hands it `sekimori/1` connections) and the API (which lists and kills).
+pub struct Gateway {
+    store: Store,
+    clock: SharedClock,
+    cfg: GatewayConfig,
+    recorder: Recorder,
+    /// Where the recorder writes (to salvage interrupted recordings).
+    recordings_dir: std::path::PathBuf,
+    live: Registry,
+    slots: Arc<Semaphore>,
+    /// Consecutive failed re-check reads (store unavailable).
+    recheck_failures: AtomicU64,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").field("cfg", &self.cfg).finish_non_exhaustive()
+    }
+}
+
+/// A refusal of a tunnelled connection, with what was known when it came.
+struct Refused {
+    code: RefusalCode,
+    user: Option<UserId>,
+    request: Option<AccessRequestId>,
+    port: Option<u16>,
+}
+
+/// The authenticated side of one tunnel.
+struct TunnelCtx {
+    live: Arc<LiveTunnel>,
+    lang: Lang,
+}
+
+impl Gateway {
+    /// A gateway over `store`, recording with `recording` (the writer
+    /// thread starts here).
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        recording: RecordingConfig,
+        cfg: GatewayConfig,
+    ) -> std::io::Result<Self> {
+        let slots = Arc::new(Semaphore::new(cfg.max_connections));
+        let recordings_dir = recording.dir.clone();
+        let recorder = Recorder::start(recording)?;
+        Ok(Self {
+            store,
+            clock,
+            cfg,
+            recorder,
+            recordings_dir,
+            live: Registry::default(),
+            slots,
+            recheck_failures: AtomicU64::new(0),
+        })
+    }
+
+    /// The directory of recording files.
+    pub fn recordings_dir(&self) -> &std::path::Path {
+        &self.recordings_dir
+    }
+
+    /// Closes the records a previous run left open (it stopped without
+    /// closing them: a crash or a kill -9), with reason `interrupted` and
+    /// what their recordings hold. Call once at start, before serving.
+    pub async fn close_interrupted(&self) -> Result<u64, sekimori_store::StoreError> {
+        let open = self
+            .store
+            .list_tunnel_sessions(&TunnelSessionFilter {
+                live_only: true,
+                limit: 100_000,
+                ..Default::default()
+            })
+            .await?;
+        let mut n = 0;
+        for s in open {
+            let recording = if s.recorded { salvage(&self.recordings_dir, s.id) } else { None };
+            let end = TunnelSessionEnd {
+                bytes_up: recording.as_ref().map_or(0, |r| r.1),
+                bytes_down: recording.as_ref().map_or(0, |r| r.2),
+                reason: CloseReason::Interrupted,
+                recording: recording.map(|r| r.0),
+            };
+            self.store.close_tunnel_session(&AuditCtx::system(), s.id, &end).await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Live connections with their byte counters so far.
+    pub fn live_connections(&self) -> Vec<LiveSnapshot> {
+        self.live.snapshot()
+    }
+
+    /// Closes one live connection (API/CLI kill). `false` if it is not live
+    /// here.
+    pub fn kill_connection(&self, id: TunnelSessionId) -> bool {
+        self.live.kill_where(CloseReason::Killed, |c| c.id == id) > 0
+    }
+
+    /// Closes every live connection of a grant at once (revoke, cancel).
+    pub fn close_request(&self, request: AccessRequestId, reason: CloseReason) -> usize {
+        self.live.kill_where(reason, |c| c.request == request)
+    }
+
+    /// Closes every live connection and tunnel of a user at once (lock).
+    pub fn close_user(&self, user: UserId) -> usize {
+        self.live.kill_tunnels_where(CloseReason::UserLocked, |t| t.user == user);
+        self.live.kill_where(CloseReason::UserLocked, |c| c.user == user)
+    }
+
+    /// Closes everything and waits (up to `within`) until every record is
+    /// written.
+    pub async fn shutdown(&self, within: Duration) {
+        self.live.kill_tunnels_where(CloseReason::Shutdown, |_| true);
+        self.live.kill_where(CloseReason::Shutdown, |_| true);
+        let _ = tokio::time::timeout(within, self.live.drained()).await;
+    }
+
+    /// Re-authorises live connections every `recheck_interval` until the
+    /// task is dropped.
+    pub async fn run_rechecks(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.cfg.recheck_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.recheck_once().await;
+        }
+    }
+
+    /// One re-check: window ends from memory, everything else from one
+    /// store read per distinct credential and grant.
+    pub async fn recheck_once(&self) {
+        let now = self.clock.now();
+        let conns = self.live.conns();
+        let mut groups: HashMap<(TunnelCredentialId, AccessRequestId), Vec<&Arc<LiveConn>>> =
+            HashMap::new();
+        for c in &conns {
+            if now >= c.window_end {
+                c.kill.kill(CloseReason::Expired);
+            } else if c.kill.reason().is_none() {
+                groups.entry((c.credential, c.request)).or_default().push(c);
+            }
+        }
+        let mut failed = false;
+        for ((credential, request), members) in groups {
+            match self.store.tunnel_authz(credential, Some(request)).await {
+                Ok(a) => {
+                    for c in members {
+                        if let Err(code) = check_connection(&a, c.port, now) {
+                            c.kill.kill(close_reason_for(code));
+                        }
+                    }
+                }
+                Err(error) => {
+                    failed = true;
+                    tracing::warn!(message = "Re-check could not read the store.", %error);
+                }
+            }
+        }
+        let mut creds: HashMap<TunnelCredentialId, Vec<Arc<LiveTunnel>>> = HashMap::new();
+        for t in self.live.tunnels() {
+            creds.entry(t.credential).or_default().push(t);
+        }
+        for (credential, tunnels) in creds {
+            match self.store.tunnel_authz(credential, None).await {
+                Ok(a) => {
+                    if let Err(code) = check_credential(&a, now) {
+                        for t in tunnels {
+                            t.kill.kill(close_reason_for(code));
+                        }
+                    }
+                }
+                Err(_) => failed = true,
+            }
+        }
+        if failed {
+            self.recheck_failures.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.recheck_failures.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Serves one TLS connection that negotiated ALPN `sekimori/1`.
+    pub async fn serve_tunnel<S>(
+        self: Arc<Self>,
+        mut tls: tokio_rustls::server::TlsStream<S>,
+        peer: SocketAddr,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let hello = tokio::time::timeout(self.cfg.hello_timeout, self.hello(&mut tls, peer)).await;
+        let (credential, user, lang) = match hello {
+            Ok(Ok(v)) => v,
+            Ok(Err(())) => return,
+            Err(_) => {
+                tracing::debug!(message = "Tunnel hello timed out.", %peer);
+                return;
+            }
+        };
+        let live = Arc::new(LiveTunnel {
+            id: self.live.next_tunnel_id(),
+            credential,
+            user,
+            client: peer,
+            kill: Default::default(),
+        });
+        self.live.add_tunnel(live.clone());
+        let ctx = Arc::new(TunnelCtx { live: live.clone(), lang });
+        let mut conn = match h2::server::Builder::new()
+            .initial_window_size(self.cfg.stream_window)
+            .initial_connection_window_size(self.cfg.tunnel_window)
+            .max_frame_size(self.cfg.max_frame_size)
+            .max_concurrent_streams(self.cfg.max_streams_per_tunnel)
+            .max_send_buffer_size(1024 * 1024)
+            .handshake::<_, Bytes>(tls)
+            .await
+        {
+            Ok(c) => c,
+            Err(error) => {
+                tracing::debug!(message = "Tunnel HTTP/2 handshake failed.", %peer, %error);
+                self.live.remove_tunnel(live.id);
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                reason = live.kill.killed() => {
+                    tracing::info!(message = "Tunnel closed by the gateway.", %peer, reason = %reason);
+                    conn.abrupt_shutdown(Reason::CANCEL);
+                    // Let the GOAWAY go out, briefly.
+                    let _ = tokio::time::timeout(Duration::from_millis(200), std::future::poll_fn(|cx| conn.poll_closed(cx))).await;
+                    break;
+                }
+                next = conn.accept() => match next {
+                    Some(Ok((req, respond))) => {
+                        let gw = self.clone();
+                        let ctx = ctx.clone();
+                        tokio::spawn(async move { gw.serve_stream(ctx, req, respond, peer).await });
+                    }
+                    Some(Err(error)) => {
+                        tracing::debug!(message = "Tunnel ended with an error.", %peer, %error);
+                        break;
+                    }
+                    None => break,
+                },
+            }
+        }
+        self.live.remove_tunnel(live.id);
+    }
+
+    /// Reads and checks the hello; answers it. `Err` after a refusal.
+    async fn hello<S>(
+        &self,
+        tls: &mut tokio_rustls::server::TlsStream<S>,
+        peer: SocketAddr,
+    ) -> Result<(TunnelCredentialId, UserId, Lang), ()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut header = [0u8; FRAME_HEADER];
+        if tls.read_exact(&mut header).await.is_err() {
+            return Err(());
+        }
+        let hello = match protocol::decode_header(&header) {
+            Ok(len) => {
+                let mut body = vec![0u8; len];
+                if tls.read_exact(&mut body).await.is_err() {
+                    return Err(());
+                }
+                protocol::decode_body::<Hello>(&body)
+            }
+            Err(e) => Err(e),
+        };
+        let hello = match hello {
+            Ok(h) => h,
+            Err(error) => {
+                tracing::info!(message = "Tunnel hello refused.", %peer, %error);
+                self.refuse_hello(tls, peer, error.code(), Lang::En, None, None).await;
+                return Err(());
+            }
+        };
+        let lang = hello.lang.as_deref().map_or(Lang::En, Lang::from_accept_language);
+        let mut exported = [0u8; EXPORTER_LEN];
+        let exported_ok = tls
+            .get_ref()
+            .1
+            .export_keying_material(
+                &mut exported,
+                EXPORTER_LABEL,
+                Some(hello.credential.0.as_bytes()),
+            )
+            .is_ok();
+        let a = match self.store.tunnel_authz(hello.credential, None).await {
+            Ok(a) => a,
+            Err(error) => {
+                tracing::warn!(message = "Tunnel refused: store unavailable.", %peer, %error);
+                self.refuse_hello(
+                    tls,
+                    peer,
+                    RefusalCode::StoreUnavailable,
+                    lang,
+                    None,
+                    Some(hello.credential),
+                )
+                .await;
+                return Err(());
+            }
+        };
+        let user = a.user.as_ref().map(|u| u.id);
+        let Some(credential) = a.credential.as_ref() else {
+            self.refuse_hello(
+                tls,
+                peer,
+                RefusalCode::CredentialUnknown,
+                lang,
+                None,
+                Some(hello.credential),
+            )
+            .await;
+            return Err(());
+        };
+        let signature_ok = exported_ok
+            && hex::decode(&hello.signature).is_ok_and(|sig| {
+                let msg = protocol::signed_message(hello.credential, &exported);
+                aws_lc_rs::signature::UnparsedPublicKey::new(
+                    &aws_lc_rs::signature::ED25519,
+                    &credential.public_key,
+                )
+                .verify(&msg, &sig)
+                .is_ok()
+            });
+        if !signature_ok {
+            self.refuse_hello(
+                tls,
+                peer,
+                RefusalCode::SignatureInvalid,
+                lang,
+                user,
+                Some(hello.credential),
+            )
+            .await;
+            return Err(());
+        }
+        let now = self.clock.now();
+        let ok = match check_credential(&a, now) {
+            Ok(ok) => ok,
+            Err(code) => {
+                self.refuse_hello(tls, peer, code, lang, user, Some(hello.credential)).await;
+                return Err(());
+            }
+        };
+        let reply = Reply::Accepted {
+            username: ok.user.username.to_string(),
+            credential_expires_at: rfc3339(ok.credential.expires_at),
+        };
+        let user = ok.user.id;
+        if tls.write_all(&protocol::encode_frame(&reply)).await.is_err()
+            || tls.flush().await.is_err()
+        {
+            return Err(());
+        }
+        Ok((hello.credential, user, lang))
+    }
+
+    async fn refuse_hello<S>(
+        &self,
+        tls: &mut tokio_rustls::server::TlsStream<S>,
+        peer: SocketAddr,
+        code: RefusalCode,
+        lang: Lang,
+        user: Option<UserId>,
+        credential: Option<TunnelCredentialId>,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.audit_refusal(peer, code, user, credential, None, None).await;
+        let reply = Reply::Refused(Refusal::new(code, lang));
+        let _ = tls.write_all(&protocol::encode_frame(&reply)).await;
+        let _ = tls.shutdown().await;
+    }
+
+    async fn audit_refusal(
+        &self,
+        peer: SocketAddr,
+        code: RefusalCode,
+        user: Option<UserId>,
+        credential: Option<TunnelCredentialId>,
+        request: Option<AccessRequestId>,
+        port: Option<u16>,
+    ) {
+        tracing::info!(message = "Tunnel refused.", %peer, code = code.as_str(), ?request, ?port);
+        let ctx = AuditCtx { actor: sekimori_audit::Actor::System, source: Some(peer.ip()) };
+        let event = AuditEvent::TunnelRefused {
+            user,
+            credential,
+            request,
+            port,
+            reason: code.as_str().to_owned(),
+            source: Some(peer.ip()),
+        };
+        if let Err(error) = self.store.append(&ctx, event).await {
+            tracing::warn!(message = "Could not audit a tunnel refusal.", %error);
+        }
+    }
+
+    async fn serve_stream(
+        self: Arc<Self>,
+        ctx: Arc<TunnelCtx>,
+        req: Request<RecvStream>,
+        mut respond: SendResponse<Bytes>,
+        peer: SocketAddr,
+    ) {
+        let (parts, body) = req.into_parts();
+        let request = parts
+            .headers
+            .get(HEADER_REQUEST)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<AccessRequestId>().ok());
+        let port = parts
+            .headers
+            .get(HEADER_PORT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u16>().ok());
+        let path = parts.uri.path().to_owned();
+        let Some(request) = request else {
+            refuse(&mut respond, RefusalCode::BadRequest, ctx.lang);
+            return;
+        };
+        match (path.as_str(), port) {
+            (PATH_GRANT, _) => self.answer_grant(&ctx, request, &mut respond, peer).await,
+            (PATH_TUNNEL, Some(port)) => {
+                if let Err(r) = self.carry(&ctx, request, port, body, &mut respond, peer).await {
+                    self.audit_refusal(
+                        peer,
+                        r.code,
+                        r.user,
+                        Some(ctx.live.credential),
+                        r.request,
+                        r.port,
+                    )
+                    .await;
+                    refuse(&mut respond, r.code, ctx.lang);
+                }
+            }
+            _ => refuse(&mut respond, RefusalCode::BadRequest, ctx.lang),
+        }
+    }
+
+    /// Answers a grant check: what the grant is, or why it cannot be used.
+    async fn answer_grant(
+        &self,
+        ctx: &TunnelCtx,
+        request: AccessRequestId,
+        respond: &mut SendResponse<Bytes>,
+        peer: SocketAddr,
+    ) {
+        let a = match self.store.tunnel_authz(ctx.live.credential, Some(request)).await {
+            Ok(a) => a,
+            Err(_) => return refuse(respond, RefusalCode::StoreUnavailable, ctx.lang),
+        };
+        let now = self.clock.now();
+        let port = a.request.as_ref().and_then(|r| r.ports.first().copied()).unwrap_or(0);
+        match check_connection(&a, port, now) {
+            Ok(ok) => {
+                let Some((r, asset)) = ok.grant else {
+                    return refuse(respond, RefusalCode::NoGrant, ctx.lang);
+                };
+                let body = serde_json::json!({
+                    "request": r.id,
+                    "asset": asset.name,
+                    "ports": r.ports,
+                    "window_end": r.window_end.map(rfc3339),
+                });
+                let resp = Response::builder().status(StatusCode::OK).body(()).unwrap_or_default();
+                if let Ok(mut send) = respond.send_response(resp, false) {
+                    let _ = send.send_data(Bytes::from(body.to_string()), true);
+                }
+            }
+            Err(code) => {
+                let user = Some(ctx.live.user);
+                self.audit_refusal(
+                    peer,
+                    code,
+                    user,
+                    Some(ctx.live.credential),
+                    Some(request),
+                    None,
+                )
+                .await;
+                refuse(respond, code, ctx.lang)
+            }
+        }
+    }
+
+    /// Authorises one connection, connects it and splices it until it ends.
+    async fn carry(
+        &self,
+        ctx: &TunnelCtx,
+        request: AccessRequestId,
+        port: u16,
+        mut body: RecvStream,
+        respond: &mut SendResponse<Bytes>,
+        peer: SocketAddr,
+    ) -> Result<(), Refused> {
+        let mut refused = Refused {
+            code: RefusalCode::StoreUnavailable,
+            user: Some(ctx.live.user),
+            request: Some(request),
+            port: Some(port),
+        };
+        let Ok(_slot) = self.slots.clone().try_acquire_owned() else {
+            refused.code = RefusalCode::TooManyConnections;
+            return Err(refused);
+        };
+        if let Some(reason) = ctx.live.kill.reason() {
+            refused.code = refusal_for_close(reason);
+            return Err(refused);
+        }
+        let a: TunnelAuthz = match self.store.tunnel_authz(ctx.live.credential, Some(request)).await
+        {
+            Ok(a) => a,
+            Err(error) => {
+                tracing::warn!(message = "Connection refused: store unavailable.", %error);
+                return Err(refused);
+            }
+        };
+        let now = self.clock.now();
+        let ok = check_connection(&a, port, now).map_err(|code| Refused { code, ..refused })?;
+        let Some((grant, asset)) = ok.grant else {
+            return Err(Refused { code: RefusalCode::NoGrant, ..refused });
+        };
+        let Some(target) = authz::target(asset, port) else {
+            return Err(Refused { code: RefusalCode::AssetUnavailable, ..refused });
+        };
+        let Some(window_end) = grant.window_end else {
+            return Err(Refused { code: RefusalCode::GrantExpired, ..refused });
+        };
+        let id = TunnelSessionId::new();
+        let conn = Arc::new(LiveConn {
+            id,
+            user: ok.user.id,
+            username: ok.user.username.to_string(),
+            credential: ctx.live.credential,
+            request,
+            asset: asset.id,
+            port,
+            client: peer,
+            target,
+            started_at: now,
+            window_end,
+            bytes_up: AtomicU64::new(0),
+            bytes_down: AtomicU64::new(0),
+            kill: Default::default(),
+        });
+        let recorded = asset.record_sessions;
+        let header = RecordingHeader {
+            session: id,
+            request,
+            user: ok.user.username.to_string(),
+            asset: asset.name.to_string(),
+            port,
+            client: peer,
+            target,
+            started_at: now,
+        };
+        let new = NewTunnelSession {
+            id,
+            request,
+            user: ok.user.id,
+            credential: ctx.live.credential,
+            asset: asset.id,
+            port,
+            client_addr: peer,
+            target_addr: target,
+            recorded,
+        };
+        // From here on a revocation finds this connection.
+        self.live.add_conn(conn.clone());
+        let _guard = Unregister { live: &self.live, id };
+
+        // The device connection and the durable "opened" record, at once.
+        let connect = tokio::time::timeout(self.cfg.connect_timeout, TcpStream::connect(target));
+        let ctx_sys = AuditCtx::system();
+        let (tcp, opened) = tokio::join!(connect, self.store.open_tunnel_session(&ctx_sys, &new));
+        if let Err(error) = opened {
+            tracing::warn!(message = "Connection refused: could not record it.", %error);
+            return Err(refused);
+        }
+        let close = |reason: CloseReason| TunnelSessionEnd {
+            bytes_up: 0,
+            bytes_down: 0,
+            reason,
+            recording: None,
+        };
+        let tcp = match tcp {
+            Ok(Ok(t)) => t,
+            other => {
+                let error = match other {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "timed out".to_owned(),
+                };
+                tracing::info!(message = "Device unreachable.", %target, %error);
+                let _ =
+                    self.store.close_tunnel_session(&ctx_sys, id, &close(CloseReason::Error)).await;
+                return Err(Refused { code: RefusalCode::TargetUnreachable, ..refused });
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let recording = if recorded {
+            match self.recorder.begin(header).await {
+                Ok(r) => Some(r),
+                Err(error) => {
+                    tracing::error!(message = "Connection refused: recording unavailable.", %error);
+                    let _ = self
+                        .store
+                        .close_tunnel_session(&ctx_sys, id, &close(CloseReason::RecordingFailed))
+                        .await;
+                    return Err(Refused { code: RefusalCode::RecordingUnavailable, ..refused });
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(reason) = conn.kill.reason() {
+            // Revoked while we were connecting.
+            let end = TunnelSessionEnd { reason, ..close(reason) };
+            let info = match recording {
+                Some(r) => r.finish(self.clock.now()).await.ok(),
+                None => None,
+            };
+            let _ = self
+                .store
+                .close_tunnel_session(&ctx_sys, id, &TunnelSessionEnd { recording: info, ..end })
+                .await;
+            return Err(Refused { code: refusal_for_close(reason), ..refused });
+        }
+        let resp = Response::builder().status(StatusCode::OK).body(()).unwrap_or_default();
+        let mut send = match respond.send_response(resp, false) {
+            Ok(s) => s,
+            Err(_) => {
+                let info = match recording {
+                    Some(r) => r.finish(self.clock.now()).await.ok(),
+                    None => None,
+                };
+                let end = TunnelSessionEnd { recording: info, ..close(CloseReason::Client) };
+                let _ = self.store.close_tunnel_session(&ctx_sys, id, &end).await;
+                return Ok(());
+            }
+        };
+        tracing::info!(message = "Tunnelled connection opened.", session = %id, user = %conn.username, %target);
+
+        let (mut rd, mut wr) = tcp.into_split();
+        let clock = self.clock.as_ref();
+        let reason = {
+            let up_tap =
+                recording.as_ref().map(|r| Tap { recording: r, direction: Direction::Up, clock });
+            let down_tap =
+                recording.as_ref().map(|r| Tap { recording: r, direction: Direction::Down, clock });
+            let first: std::sync::Mutex<Option<CloseReason>> = std::sync::Mutex::new(None);
+            let note = |r: CloseReason| {
+                let mut f = first.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                f.get_or_insert(r);
+            };
+            let up = async {
+                let r = stream_to_socket(&mut body, &mut wr, &conn.bytes_up, up_tap).await;
+                note(match &r {
+                    Ok(()) => CloseReason::Client,
+                    Err(e) => splice_reason(e, Side::Up),
+                });
+                r
+            };
+            let down = async {
+                let r = socket_to_stream(&mut rd, &mut send, &conn.bytes_down, down_tap).await;
+                note(match &r {
+                    Ok(()) => CloseReason::Target,
+                    Err(e) => splice_reason(e, Side::Down),
+                });
+                r
+            };
+            let both = async {
+                // Either side failing ends the connection; a clean EOF waits
+                // for the other direction.
+                let (up, down) = (up, down);
+                tokio::pin!(up, down);
+                let mut up_done = false;
+                let mut down_done = false;
+                while !(up_done && down_done) {
+                    tokio::select! {
+                        r = &mut up, if !up_done => { up_done = true; if r.is_err() { break; } }
+                        r = &mut down, if !down_done => { down_done = true; if r.is_err() { break; } }
+                    }
+                }
+            };
+            tokio::select! {
+                reason = conn.kill.killed() => Some(reason),
+                () = both => None,
+            }
+            .or_else(|| *first.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+            .unwrap_or(CloseReason::Error)
+        };
+        if !matches!(reason, CloseReason::Client | CloseReason::Target) {
+            send.send_reset(Reason::CANCEL);
+        }
+        drop((rd, wr));
+        let info = match recording {
+            Some(r) => match r.finish(self.clock.now()).await {
+                Ok(info) => Some(info),
+                Err(error) => {
+                    tracing::error!(message = "Recording could not be finished.", session = %id, %error);
+                    None
+                }
+            },
+            None => None,
+        };
+        let end = TunnelSessionEnd {
+            bytes_up: conn.bytes_up.load(Ordering::Relaxed),
+            bytes_down: conn.bytes_down.load(Ordering::Relaxed),
+            reason,
+            recording: info,
+        };
+        tracing::info!(message = "Tunnelled connection closed.", session = %id, reason = %reason, bytes_up = end.bytes_up, bytes_down = end.bytes_down);
+        self.close_record(id, end).await;
+        Ok(())
+    }
+
+    /// Writes the end of a record, retrying while the store is unavailable
+    /// (bounded: after that, the next start closes it as interrupted).
+    async fn close_record(&self, id: TunnelSessionId, end: TunnelSessionEnd) {
+        let mut delay = Duration::from_millis(100);
+        for _ in 0..8 {
+            match self.store.close_tunnel_session(&AuditCtx::system(), id, &end).await {
+                Ok(_) => return,
+                Err(sekimori_store::StoreError::Invalid(_)) => return,
+                Err(error) => {
+                    tracing::warn!(message = "Could not close a session record; retrying.", session = %id, %error);
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+enum Side {
+    Up,
+    Down,
+}
+
+fn splice_reason(e: &SpliceError, side: Side) -> CloseReason {
+    match (e, side) {
+        (SpliceError::Recording(_), _) => CloseReason::RecordingFailed,
+        // The client reset its stream: it went away.
+        (SpliceError::Stream(_), _) => CloseReason::Client,
+        (SpliceError::Socket(_), Side::Up) => CloseReason::Target,
+        (SpliceError::Socket(_), Side::Down) => CloseReason::Target,
+    }
+}
+
+fn refusal_for_close(reason: CloseReason) -> RefusalCode {
+    match reason {
+        CloseReason::Revoked => RefusalCode::GrantRevoked,
+        CloseReason::Expired => RefusalCode::GrantExpired,
+        CloseReason::UserLocked => RefusalCode::UserInactive,
+        _ => RefusalCode::StoreUnavailable,
+    }
+}
+
+/// Removes a connection from the registry however its task ends.
+struct Unregister<'a> {
+    live: &'a Registry,
+    id: TunnelSessionId,
+}
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        self.live.remove_conn(self.id);
+    }
+}
+
+fn refuse(respond: &mut SendResponse<Bytes>, code: RefusalCode, lang: Lang) {
+    let status = match code {
+        RefusalCode::BadRequest => StatusCode::BAD_REQUEST,
+        RefusalCode::TargetUnreachable => StatusCode::BAD_GATEWAY,
+        RefusalCode::StoreUnavailable
+        | RefusalCode::RecordingUnavailable
+        | RefusalCode::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::FORBIDDEN,
+    };
+    let refusal = Refusal::new(code, lang);
+    let body = serde_json::to_vec(&refusal).unwrap_or_default();
+    let resp = Response::builder()
+        .status(status)
+        .header(HEADER_CODE, code.as_str())
+        .body(())
+        .unwrap_or_default();
+    if let Ok(mut send) = respond.send_response(resp, false) {
+        let _ = send.send_data(Bytes::from(body), true);
+    }
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// What an interrupted recording holds: its info (hash of the file as it
+/// is) and the payload bytes up and down. `None` if there is no readable file.
+fn salvage(
+    dir: &std::path::Path,
+    id: TunnelSessionId,
+) -> Option<(sekimori_types::RecordingInfo, u64, u64)> {
+    let file = format!("{id}.{FILE_EXTENSION}");
+    let path = dir.join(&file);
+    let (sha256, file_bytes) = hash_file(&path).ok()?;
+    let (mut up, mut down) = (0u64, 0u64);
+    if let Ok(reader) = read_recording(&path) {
+        for chunk in reader.flatten() {
+            match chunk.direction {
+                Direction::Up => up += chunk.data.len() as u64,
+                Direction::Down => down += chunk.data.len() as u64,
+            }
+        }
+    }
+    let info = sekimori_types::RecordingInfo {
+        file,
+        file_bytes,
+        sha256,
+        recorded_bytes: up + down,
+        truncated: false,
+    };
+    Some((info, up, down))
+}
+
+/// SHA-256 (hex) and length of a file, read in pieces.
+fn hash_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((hex::encode(ctx.finish()), total))
+}
+
+/// The `[gateway]` section of `config.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySettings {
+    /// Re-authorisation period of live connections, ms (50–1000): the
+    /// longest a revocation made by another process takes to close them.
+    pub recheck_interval_ms: u64,
+    /// Deadline for connecting to a device, seconds.
+    pub connect_timeout_secs: u64,
+    /// Most live tunnelled connections.
+    pub max_connections: usize,
+    /// Most payload recorded per session, MiB (both directions together).
+    pub recording_max_mib: u64,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        let d = GatewayConfig::default();
+        Self {
+            recheck_interval_ms: d.recheck_interval.as_millis() as u64,
+            connect_timeout_secs: d.connect_timeout.as_secs(),
+            max_connections: d.max_connections,
+            recording_max_mib: 4096,
+        }
+    }
+}
+
+impl GatewaySettings {
+    /// Checks the ranges; the error names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(50..=1000).contains(&self.recheck_interval_ms) {
+            return Err("recheck_interval_ms: must be 50–1000 (revocation must take effect within a second)".into());
+        }
+        if !(1..=120).contains(&self.connect_timeout_secs) {
+            return Err("connect_timeout_secs: must be 1–120".into());
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err("max_connections: must be 1–1000000".into());
+        }
+        if !(1..=1_048_576).contains(&self.recording_max_mib) {
+            return Err("recording_max_mib: must be 1–1048576".into());
+        }
+        Ok(())
+    }
+
+    /// The gateway's tunables and the recorder's, with recordings in `dir`.
+    pub fn split(&self, dir: std::path::PathBuf) -> (GatewayConfig, RecordingConfig) {
+        let cfg = GatewayConfig {
+            recheck_interval: Duration::from_millis(self.recheck_interval_ms),
+            connect_timeout: Duration::from_secs(self.connect_timeout_secs),
+            max_connections: self.max_connections,
+            ..GatewayConfig::default()
+        };
+        let mut rec = RecordingConfig::new(dir);
+        rec.max_bytes_per_session = self.recording_max_mib * 1024 * 1024;
+        (cfg, rec)
+    }
+}

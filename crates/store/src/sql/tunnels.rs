@@ -1,0 +1,502 @@
+//! [`TunnelRepo`] for [`Store`]: tunnel credentials, the authorisation
+//! snapshot the gateway reads for every connection, and the records of
+//! tunnelled connections.
+//!
+//! A record copies the user's name and company and the asset's name when it
+//! opens, so it still says who reached what after either changes or goes.
+
+use std::net::SocketAddr;
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AssertSqlSafe};
+use time::OffsetDateTime;
+
+use sekimori_audit::AuditEvent;
+use sekimori_types::{
+    AccessRequestId, RecordingInfo, SessionId, TunnelCredential, TunnelCredentialId, TunnelSession,
+    TunnelSessionId, UserId, Username, from_micros,
+};
+
+use crate::error::on_write;
+use crate::repo::{Result, TunnelRepo};
+use crate::row::{Cols, micros};
+use crate::sql::access::{DEFAULT_LIST_LIMIT, fetch_request, rfc3339};
+use crate::sql::assets::fetch_asset;
+use crate::sql::sessions::{SESSION_COLS, decode_session};
+use crate::sql::users::{fetch_user, load_user};
+use crate::{
+    AuditCtx, NewTunnelSession, Session, Store, StoreError, TunnelAuthz, TunnelSessionEnd,
+    TunnelSessionFilter,
+};
+
+/// Length of an Ed25519 public key.
+const PUBLIC_KEY_LEN: usize = 32;
+
+const CREDENTIAL_COLS: &str = "id, user_id, session_id, public_key, created_at, expires_at";
+
+const TUNNEL_SESSION_COLS: &str = "id, request_id, user_id, username, company, credential_id, \
+     asset_id, asset_name, port, client_addr, target_addr, started_at, ended_at, bytes_up, \
+     bytes_down, close_reason, recorded, recording_file, recording_file_bytes, recording_sha256, \
+     recording_recorded_bytes, recording_truncated";
+
+fn decode_credential(row: &AnyRow) -> Result<TunnelCredential> {
+    let c = Cols::new(row, "tunnel_credentials");
+    Ok(TunnelCredential {
+        id: c.parse("id")?,
+        user: c.parse("user_id")?,
+        session: c.parse("session_id")?,
+        public_key: c.bytes("public_key")?,
+        created_at: c.time("created_at")?,
+        expires_at: c.time("expires_at")?,
+    })
+}
+
+fn decode_tunnel_session(row: &AnyRow) -> Result<TunnelSession> {
+    const T: &str = "tunnel_sessions";
+    let c = Cols::new(row, T);
+    let port = u16::try_from(c.i64("port")?)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| StoreError::corrupt(T, "port", "out of range"))?;
+    // The recording columns are all set (recorded and closed) or all NULL.
+    let missing = |col| StoreError::corrupt(T, col, "missing with recording_file");
+    let unsigned = |col, v: Option<i64>| {
+        let v = v.ok_or_else(|| missing(col))?;
+        u64::try_from(v).map_err(|_| StoreError::corrupt(T, col, "negative"))
+    };
+    let recording = match c.opt_string("recording_file")? {
+        None => None,
+        Some(file) => Some(RecordingInfo {
+            file,
+            file_bytes: unsigned("recording_file_bytes", c.opt_i64("recording_file_bytes")?)?,
+            sha256: c.opt_string("recording_sha256")?.ok_or_else(|| missing("recording_sha256"))?,
+            recorded_bytes: unsigned(
+                "recording_recorded_bytes",
+                c.opt_i64("recording_recorded_bytes")?,
+            )?,
+            truncated: match c.opt_i64("recording_truncated")? {
+                Some(0) => false,
+                Some(1) => true,
+                Some(_) => return Err(StoreError::corrupt(T, "recording_truncated", "not 0 or 1")),
+                None => return Err(missing("recording_truncated")),
+            },
+        }),
+    };
+    Ok(TunnelSession {
+        id: c.parse("id")?,
+        request: c.parse("request_id")?,
+        user: c.parse("user_id")?,
+        username: Username::parse(&c.string("username")?)
+            .map_err(|e| StoreError::corrupt(T, "username", e.reason))?,
+        company: c.opt_label("company")?,
+        credential: c.parse("credential_id")?,
+        asset: c.parse("asset_id")?,
+        asset_name: c.label("asset_name")?,
+        port,
+        client_addr: c.parse::<SocketAddr>("client_addr")?,
+        target_addr: c.parse::<SocketAddr>("target_addr")?,
+        started_at: c.time("started_at")?,
+        ended_at: c.opt_time("ended_at")?,
+        bytes_up: c.u64("bytes_up")?,
+        bytes_down: c.u64("bytes_down")?,
+        close_reason: c.opt_parse("close_reason")?,
+        recorded: c.bool("recorded")?,
+        recording,
+    })
+}
+
+async fn fetch_credential(
+    conn: &mut AnyConnection,
+    id: TunnelCredentialId,
+) -> Result<Option<TunnelCredential>> {
+    let sql = format!("SELECT {CREDENTIAL_COLS} FROM tunnel_credentials WHERE id = $1");
+    let row =
+        sqlx::query(AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(&mut *conn).await?;
+    row.as_ref().map(decode_credential).transpose()
+}
+
+async fn fetch_session(conn: &mut AnyConnection, id: SessionId) -> Result<Option<Session>> {
+    let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = $1");
+    let row =
+        sqlx::query(AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(&mut *conn).await?;
+    row.as_ref().map(decode_session).transpose()
+}
+
+async fn fetch_tunnel_session(
+    conn: &mut AnyConnection,
+    id: TunnelSessionId,
+) -> Result<Option<TunnelSession>> {
+    let sql = format!("SELECT {TUNNEL_SESSION_COLS} FROM tunnel_sessions WHERE id = $1");
+    let row =
+        sqlx::query(AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(&mut *conn).await?;
+    row.as_ref().map(decode_tunnel_session).transpose()
+}
+
+/// A byte count as stored (BIGINT).
+fn count_to_db(field: &'static str, n: u64) -> Result<i64> {
+    i64::try_from(n).map_err(|_| StoreError::invalid(field, "out_of_range"))
+}
+
+/// The stored form of a session's end, checked before it reaches the writer.
+struct EndRow {
+    bytes_up: i64,
+    bytes_down: i64,
+    recording: Option<(String, i64, String, i64, bool)>,
+}
+
+fn end_row(end: &TunnelSessionEnd) -> Result<EndRow> {
+    let recording = match &end.recording {
+        None => None,
+        Some(r) => {
+            let hex = r.sha256.len() == 64
+                && r.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if !hex {
+                return Err(StoreError::invalid("recording_sha256", "format"));
+            }
+            // Relative to `recordings/` and inside it.
+            let escapes = r.file.starts_with(['/', '\\'])
+                || r.file.split(['/', '\\']).any(|part| part == "..");
+            if r.file.is_empty() || escapes {
+                return Err(StoreError::invalid("recording_file", "format"));
+            }
+            Some((
+                r.file.clone(),
+                count_to_db("recording_file_bytes", r.file_bytes)?,
+                r.sha256.clone(),
+                count_to_db("recording_recorded_bytes", r.recorded_bytes)?,
+                r.truncated,
+            ))
+        }
+    };
+    Ok(EndRow {
+        bytes_up: count_to_db("bytes_up", end.bytes_up)?,
+        bytes_down: count_to_db("bytes_down", end.bytes_down)?,
+        recording,
+    })
+}
+
+impl TunnelRepo for Store {
+    async fn create_tunnel_credential(
+        &self,
+        ctx: &AuditCtx,
+        user: UserId,
+        session: SessionId,
+        public_key: &[u8],
+        expires_at: OffsetDateTime,
+    ) -> Result<TunnelCredential> {
+        if public_key.len() != PUBLIC_KEY_LEN {
+            return Err(StoreError::invalid("public_key", "length"));
+        }
+        let key_sha256 =
+            hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, public_key));
+        let (ctx, public_key) = (ctx.clone(), public_key.to_vec());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let s = fetch_session(tx.conn(), session).await?;
+                let now = from_micros(tx.now_micros());
+                // Revoked, expired or another user's: as good as none.
+                let Some(s) = s.filter(|s| s.user == user && s.is_live(now)) else {
+                    return Err(StoreError::not_found("session", session));
+                };
+                let expires_at = from_micros(micros(expires_at.min(s.expires_at)));
+                if expires_at <= now {
+                    return Err(StoreError::invalid("expires_at", "in_past"));
+                }
+                let expires_text = rfc3339("expires_at", expires_at)?;
+                let id = TunnelCredentialId::new();
+                sqlx::query(
+                    "INSERT INTO tunnel_credentials (id, user_id, session_id, public_key, \
+                     created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id.to_string())
+                .bind(user.to_string())
+                .bind(session.to_string())
+                .bind(public_key.clone())
+                .bind(micros(now))
+                .bind(micros(expires_at))
+                .execute(tx.conn())
+                .await
+                .map_err(on_write("tunnel_credential", "id"))?;
+                tx.audit(
+                    &ctx,
+                    AuditEvent::TunnelCredentialIssued {
+                        credential: id,
+                        user,
+                        session,
+                        expires_at: expires_text,
+                        key_sha256,
+                    },
+                );
+                Ok(TunnelCredential { id, user, session, public_key, created_at: now, expires_at })
+            })
+        })
+        .await
+    }
+
+    async fn tunnel_authz(
+        &self,
+        credential: TunnelCredentialId,
+        request: Option<AccessRequestId>,
+    ) -> Result<TunnelAuthz> {
+        let mut conn = self.reader().acquire().await?;
+        // One snapshot: a revocation either is seen in full or not at all.
+        let mut tx =
+            sqlx::Connection::begin_with(&mut *conn, self.backend().begin_snapshot_sql()).await?;
+        let credential = fetch_credential(&mut tx, credential).await?;
+        let (session, user) = match &credential {
+            Some(c) => {
+                (fetch_session(&mut tx, c.session).await?, fetch_user(&mut *tx, c.user).await?)
+            }
+            None => (None, None),
+        };
+        let request = match request {
+            Some(id) => fetch_request(&mut tx, id).await?,
+            None => None,
+        };
+        let asset = match &request {
+            Some(r) => fetch_asset(&mut tx, r.asset).await?,
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(TunnelAuthz { credential, session, user, request, asset })
+    }
+
+    async fn open_tunnel_session(
+        &self,
+        ctx: &AuditCtx,
+        new: &NewTunnelSession,
+    ) -> Result<TunnelSession> {
+        if new.port == 0 {
+            return Err(StoreError::invalid("port", "out_of_range"));
+        }
+        let (ctx, new) = (ctx.clone(), new.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let user = load_user(tx, new.user).await?;
+                // Only the identities of the grant: whether it allows this
+                // connection is the gateway's decision, made on `tunnel_authz`.
+                let row =
+                    sqlx::query("SELECT requester_id, asset_id FROM access_requests WHERE id = $1")
+                        .bind(new.request.to_string())
+                        .fetch_optional(tx.conn())
+                        .await?
+                        .ok_or_else(|| StoreError::not_found("request", new.request))?;
+                let c = Cols::new(&row, "access_requests");
+                if c.parse::<UserId>("requester_id")? != new.user {
+                    return Err(StoreError::invalid("user", "mismatch"));
+                }
+                if c.parse::<sekimori_types::AssetId>("asset_id")? != new.asset {
+                    return Err(StoreError::invalid("asset", "mismatch"));
+                }
+                let asset_name: Option<String> =
+                    sqlx::query_scalar("SELECT name FROM assets WHERE id = $1")
+                        .bind(new.asset.to_string())
+                        .fetch_optional(tx.conn())
+                        .await?;
+                let asset_name =
+                    asset_name.ok_or_else(|| StoreError::not_found("asset", new.asset))?;
+                let asset_name = sekimori_types::Label::parse("asset_name", &asset_name)
+                    .map_err(|e| StoreError::corrupt("assets", "name", e.reason))?;
+                let now = from_micros(tx.now_micros());
+                sqlx::query(
+                    "INSERT INTO tunnel_sessions (id, request_id, user_id, username, company, \
+                     credential_id, asset_id, asset_name, port, client_addr, target_addr, \
+                     started_at, bytes_up, bytes_down, recorded) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 0, $13)",
+                )
+                .bind(new.id.to_string())
+                .bind(new.request.to_string())
+                .bind(user.id.to_string())
+                .bind(user.username.as_str())
+                .bind(user.company.as_ref().map(|l| l.as_str()))
+                .bind(new.credential.to_string())
+                .bind(new.asset.to_string())
+                .bind(asset_name.as_str())
+                .bind(i64::from(new.port))
+                .bind(new.client_addr.to_string())
+                .bind(new.target_addr.to_string())
+                .bind(micros(now))
+                .bind(i64::from(new.recorded))
+                .execute(tx.conn())
+                .await
+                .map_err(on_write("tunnel_session", "id"))?;
+                tx.audit(
+                    &ctx,
+                    AuditEvent::TunnelOpened {
+                        tunnel_session: new.id,
+                        request: new.request,
+                        user: user.id,
+                        asset: new.asset,
+                        port: new.port,
+                        client: new.client_addr.to_string(),
+                        target: new.target_addr.to_string(),
+                        recorded: new.recorded,
+                    },
+                );
+                Ok(TunnelSession {
+                    id: new.id,
+                    request: new.request,
+                    user: user.id,
+                    username: user.username,
+                    company: user.company,
+                    credential: new.credential,
+                    asset: new.asset,
+                    asset_name,
+                    port: new.port,
+                    client_addr: new.client_addr,
+                    target_addr: new.target_addr,
+                    started_at: now,
+                    ended_at: None,
+                    bytes_up: 0,
+                    bytes_down: 0,
+                    close_reason: None,
+                    recorded: new.recorded,
+                    recording: None,
+                })
+            })
+        })
+        .await
+    }
+
+    async fn close_tunnel_session(
+        &self,
+        ctx: &AuditCtx,
+        id: TunnelSessionId,
+        end: &TunnelSessionEnd,
+    ) -> Result<TunnelSession> {
+        let row = end_row(end)?;
+        let (ctx, end) = (ctx.clone(), end.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let s = fetch_tunnel_session(tx.conn(), id)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("tunnel_session", id))?;
+                if s.ended_at.is_some() {
+                    return Err(StoreError::invalid("state", "ended"));
+                }
+                let now = from_micros(tx.now_micros());
+                let rec = row.recording.as_ref();
+                let done = sqlx::query(
+                    "UPDATE tunnel_sessions SET ended_at = $2, bytes_up = $3, bytes_down = $4, \
+                     close_reason = $5, recording_file = $6, recording_file_bytes = $7, \
+                     recording_sha256 = $8, recording_recorded_bytes = $9, \
+                     recording_truncated = $10 WHERE id = $1 AND ended_at IS NULL",
+                )
+                .bind(id.to_string())
+                .bind(micros(now))
+                .bind(row.bytes_up)
+                .bind(row.bytes_down)
+                .bind(end.reason.as_str())
+                .bind(rec.map(|r| r.0.clone()))
+                .bind(rec.map(|r| r.1))
+                .bind(rec.map(|r| r.2.clone()))
+                .bind(rec.map(|r| r.3))
+                .bind(rec.map(|r| i64::from(r.4)))
+                .execute(tx.conn())
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::invalid("state", "ended"));
+                }
+                let recording = end.recording.as_ref();
+                tx.audit(
+                    &ctx,
+                    AuditEvent::TunnelClosed {
+                        tunnel_session: id,
+                        request: s.request,
+                        bytes_up: end.bytes_up,
+                        bytes_down: end.bytes_down,
+                        reason: end.reason,
+                        recording_sha256: recording.map(|r| r.sha256.clone()),
+                        recorded_bytes: recording.map(|r| r.recorded_bytes),
+                        recording_truncated: recording.map(|r| r.truncated),
+                    },
+                );
+                Ok(TunnelSession {
+                    ended_at: Some(now),
+                    bytes_up: end.bytes_up,
+                    bytes_down: end.bytes_down,
+                    close_reason: Some(end.reason),
+                    recording: end.recording,
+                    ..s
+                })
+            })
+        })
+        .await
+    }
+
+    async fn tunnel_session(&self, id: TunnelSessionId) -> Result<TunnelSession> {
+        let mut conn = self.reader().acquire().await?;
+        fetch_tunnel_session(&mut conn, id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("tunnel_session", id))
+    }
+
+    async fn list_tunnel_sessions(
+        &self,
+        filter: &TunnelSessionFilter,
+    ) -> Result<Vec<TunnelSession>> {
+        // Only the conditions asked for, so each can use its index.
+        let mut conditions = Vec::new();
+        let mut binds = Vec::new();
+        if filter.live_only {
+            conditions.push("ended_at IS NULL".to_owned());
+        }
+        if let Some(u) = filter.user {
+            binds.push(u.to_string());
+            conditions.push(format!("user_id = ${}", binds.len()));
+        }
+        if let Some(r) = filter.request {
+            binds.push(r.to_string());
+            conditions.push(format!("request_id = ${}", binds.len()));
+        }
+        let mut sql = format!("SELECT {TUNNEL_SESSION_COLS} FROM tunnel_sessions");
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
+        }
+        let limit = if filter.limit == 0 { DEFAULT_LIST_LIMIT } else { filter.limit };
+        sql.push_str(&format!(" ORDER BY started_at DESC, id DESC LIMIT ${}", binds.len() + 1));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for b in binds {
+            q = q.bind(b);
+        }
+        let rows = q.bind(i64::from(limit)).fetch_all(self.reader()).await?;
+        rows.iter().map(decode_tunnel_session).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sekimori_types::{CloseReason, RecordingInfo};
+
+    fn end(sha256: &str, file: &str) -> TunnelSessionEnd {
+        TunnelSessionEnd {
+            bytes_up: 1,
+            bytes_down: 2,
+            reason: CloseReason::Client,
+            recording: Some(RecordingInfo {
+                file: file.into(),
+                file_bytes: 10,
+                sha256: sha256.into(),
+                recorded_bytes: 3,
+                truncated: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn ends_are_checked_before_the_writer() {
+        let good = "ab".repeat(32);
+        assert!(end_row(&end(&good, "x.rec")).is_ok());
+        assert!(end_row(&end(&good.to_uppercase(), "x.rec")).is_err());
+        assert!(end_row(&end("abc", "x.rec")).is_err());
+        assert!(end_row(&end(&good, "2030/x.rec")).is_ok());
+        assert!(end_row(&end(&good, "../x.rec")).is_err());
+        assert!(end_row(&end(&good, "/etc/x.rec")).is_err());
+        assert!(end_row(&end(&good, "")).is_err());
+        let mut big = end(&good, "x.rec");
+        big.bytes_up = u64::MAX;
+        assert!(end_row(&big).is_err());
+    }
+}
