@@ -657,21 +657,9 @@ impl Gateway {
         self.live.add_conn(conn.clone());
         let _guard = Unregister { live: &self.live, id };
 
-        // The device connection and the durable "opened" record, at once.
+        // Authorised: only now is the device contacted.
         let connect = tokio::time::timeout(self.cfg.connect_timeout, TcpStream::connect(target));
-        let ctx_sys = AuditCtx::system();
-        let (tcp, opened) = tokio::join!(connect, self.store.open_tunnel_session(&ctx_sys, &new));
-        if let Err(error) = opened {
-            tracing::warn!(message = "Connection refused: could not record it.", %error);
-            return Err(refused);
-        }
-        let close = |reason: CloseReason| TunnelSessionEnd {
-            bytes_up: 0,
-            bytes_down: 0,
-            reason,
-            recording: None,
-        };
-        let tcp = match tcp {
+        let tcp = match connect.await {
             Ok(Ok(t)) => t,
             other => {
                 let error = match other {
@@ -679,8 +667,6 @@ impl Gateway {
                     _ => "timed out".to_owned(),
                 };
                 tracing::info!(message = "Device unreachable.", %target, %error);
-                let _ =
-                    self.store.close_tunnel_session(&ctx_sys, id, &close(CloseReason::Error)).await;
                 return Err(Refused { code: RefusalCode::TargetUnreachable, ..refused });
             }
         };
@@ -690,41 +676,52 @@ impl Gateway {
                 Ok(r) => Some(r),
                 Err(error) => {
                     tracing::error!(message = "Connection refused: recording unavailable.", %error);
-                    let _ = self
-                        .store
-                        .close_tunnel_session(&ctx_sys, id, &close(CloseReason::RecordingFailed))
-                        .await;
                     return Err(Refused { code: RefusalCode::RecordingUnavailable, ..refused });
                 }
             }
         } else {
             None
         };
-        if let Some(reason) = conn.kill.reason() {
-            // Revoked while we were connecting.
-            let end = TunnelSessionEnd { reason, ..close(reason) };
+        // The "opened" record commits in the background (one group commit,
+        // about a millisecond) while the first bytes flow; if it cannot be
+        // committed the connection is closed (fail closed), and its end is
+        // written only after its start.
+        let opened = {
+            let store = self.store.clone();
+            let conn = conn.clone();
+            tokio::spawn(async move {
+                let r = store.open_tunnel_session(&AuditCtx::system(), &new).await;
+                if let Err(error) = &r {
+                    tracing::error!(message = "Tunnelled connection closed: could not record it.", session = %conn.id, %error);
+                    conn.kill.kill(CloseReason::Error);
+                }
+                r.is_ok()
+            })
+        };
+        let mut early: Option<CloseReason> = conn.kill.reason();
+        let mut send = None;
+        if early.is_none() {
+            let resp = Response::builder().status(StatusCode::OK).body(()).unwrap_or_default();
+            match respond.send_response(resp, false) {
+                Ok(s) => send = Some(s),
+                Err(_) => early = Some(CloseReason::Client),
+            }
+        }
+        let Some(mut send) = send else {
+            // Revoked while connecting, or the client went away.
+            let reason = early.unwrap_or(CloseReason::Error);
             let info = match recording {
                 Some(r) => r.finish(self.clock.now()).await.ok(),
                 None => None,
             };
-            let _ = self
-                .store
-                .close_tunnel_session(&ctx_sys, id, &TunnelSessionEnd { recording: info, ..end })
-                .await;
-            return Err(Refused { code: refusal_for_close(reason), ..refused });
-        }
-        let resp = Response::builder().status(StatusCode::OK).body(()).unwrap_or_default();
-        let mut send = match respond.send_response(resp, false) {
-            Ok(s) => s,
-            Err(_) => {
-                let info = match recording {
-                    Some(r) => r.finish(self.clock.now()).await.ok(),
-                    None => None,
-                };
-                let end = TunnelSessionEnd { recording: info, ..close(CloseReason::Client) };
-                let _ = self.store.close_tunnel_session(&ctx_sys, id, &end).await;
-                return Ok(());
+            if opened.await.unwrap_or(false) {
+                let end = TunnelSessionEnd { bytes_up: 0, bytes_down: 0, reason, recording: info };
+                self.close_record(id, end).await;
             }
+            return match reason {
+                CloseReason::Client => Ok(()),
+                r => Err(Refused { code: refusal_for_close(r), ..refused }),
+            };
         };
         tracing::info!(message = "Tunnelled connection opened.", session = %id, user = %conn.username, %target);
 
@@ -798,7 +795,9 @@ impl Gateway {
             recording: info,
         };
         tracing::info!(message = "Tunnelled connection closed.", session = %id, reason = %reason, bytes_up = end.bytes_up, bytes_down = end.bytes_down);
-        self.close_record(id, end).await;
+        if opened.await.unwrap_or(false) {
+            self.close_record(id, end).await;
+        }
         Ok(())
     }
 

@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# The access broker's data path against its peers, in one run, loopback only:
+#   throughput  iperf3 direct / through `ssh -L` (aes128-gcm and the default
+#               chacha20) / through a sekimori tunnel (recording off and on);
+#   latency     64-byte ping-pong p50/p99 through each (tunnel_probe pingpong);
+#   opening     connect + 1-byte echo through each, and the first one after
+#               `sekimori connect` starts (tunnel_probe open);
+#   idle        gateway RSS before/after IDLE (10,000) idle tunnelled
+#               connections, and /healthz latency while they are held.
+# Usage: bash bench/tunnel.sh   (SECS=10 per iperf3 run, IDLE=10000)
+# Bounded: build ≤ 60 min, each step ≤ 2 min. Prints a summary table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+need iperf3 iperf3
+need sshd openssh-server
+need ssh openssh-client
+need jq jq
+need python3 python3
+need curl curl
+
+secs=${SECS:-10}
+idle=${IDLE:-10000}
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+work=$(mktemp -d /tmp/sekimori-bench-tunnel.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  sleep 0.5
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
+totp() { python3 - "$1" "${2:-0}" <<'EOF'
+import base64, hmac, hashlib, struct, sys, time
+s = sys.argv[1].upper(); s += "=" * (-len(s) % 8)
+c = int(time.time()) // 30 + int(sys.argv[2])
+d = hmac.new(base64.b32decode(s), struct.pack(">Q", c), hashlib.sha1).digest()
+o = d[19] & 15
+print("%06d" % ((struct.unpack(">I", d[o:o+4])[0] & 0x7fffffff) % 1000000))
+EOF
+}
+# Wait until at least 8 s remain in the TOTP step so two codes never straddle it.
+settle() { local left=$(( 30 - $(date +%s) % 30 )); [ "$left" -ge 8 ] || sleep $((left + 1)); }
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "== building (bounded to 60 min)"
+timeout 3600 cargo build --release --locked -p sekimori-cli 2>&1 | tail -n 1
+timeout 3600 cargo build --release --locked -p sekimori-gateway --example tunnel_probe 2>&1 | tail -n 1
+target=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+bin="$target/release/sekimori"
+probe="$target/release/examples/tunnel_probe"
+
+echo "== targets: iperf3 server and echo server"
+iperf_port=$(free_port); echo_port=$(free_port)
+iperf3 -s -p "$iperf_port" >/dev/null 2>&1 & pids+=($!)
+"$probe" echo-server "127.0.0.1:$echo_port" >/dev/null & pids+=($!)
+wait_port "$iperf_port"; wait_port "$echo_port"
+
+echo "== peer: sshd on loopback"
+mkdir -p /run/sshd "$work/ssh"
+ssh-keygen -q -t ed25519 -N "" -f "$work/ssh/host"
+ssh-keygen -q -t ed25519 -N "" -f "$work/ssh/client"
+cp "$work/ssh/client.pub" "$work/ssh/authorized_keys"
+ssh_port=$(free_port)
+cat >"$work/ssh/sshd_config" <<EOF
+Port $ssh_port
+ListenAddress 127.0.0.1
+HostKey $work/ssh/host
+AuthorizedKeysFile $work/ssh/authorized_keys
+PidFile $work/ssh/sshd.pid
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+PermitRootLogin prohibit-password
+MaxSessions 100000
+LogLevel ERROR
+EOF
+"$(command -v sshd)" -D -e -f "$work/ssh/sshd_config" 2>/dev/null & pids+=($!)
+wait_port "$ssh_port"
+ssh_fwd() { # cipher local-port target-port
+  ssh -N -p "$ssh_port" -i "$work/ssh/client" -c "$1" -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o ExitOnForwardFailure=yes \
+    -L "127.0.0.1:$2:127.0.0.1:$3" "$(id -un)@127.0.0.1" & pids+=($!)
+  wait_port "$2"
+}
+gcm_iperf=$(free_port); gcm_echo=$(free_port); chacha_iperf=$(free_port); chacha_echo=$(free_port)
+ssh_fwd aes128-gcm@openssh.com "$gcm_iperf" "$iperf_port"
+ssh_fwd aes128-gcm@openssh.com "$gcm_echo" "$echo_port"
+ssh_fwd chacha20-poly1305@openssh.com "$chacha_iperf" "$iperf_port"
+ssh_fwd chacha20-poly1305@openssh.com "$chacha_echo" "$echo_port"
+
+echo "== ours: sekimori serve, users, two assets (recorded / not), approved grants"
+data="$work/data"; mkdir -p "$data"
+cat >"$data/config.toml" <<'EOF'
+[authn.password]
+m_cost_kib = 64
+t_cost = 1
+p_cost = 1
+insecure_test_only_weak_params = true
+EOF
+SEKIMORI_LANG=en "$bin" --data-dir "$data" serve --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" & server_pid=$!; pids+=($server_pid)
+for _ in $(seq 200); do grep -q '^ready' "$work/serve.out" && break; sleep 0.05; done
+addr=$(sed -n 's/^ *listening on: //p' "$work/serve.out")
+fp=$(sed -n 's/^ *certificate fingerprint: //p' "$work/serve.out")
+code=$(sed -n 's/^ *one-time set-up code: //p' "$work/serve.out")
+api() { curl -sS -k --resolve "localhost:${addr##*:}:127.0.0.1" "https://localhost:${addr##*:}/api/v1$1" "${@:2}"; }
+pw='Bench-mark-2026-sekimori-pw'
+api /setup -H 'content-type: application/json' -d "{\"setup_code\":\"$code\",\"username\":\"admin\",\"display_name\":\"A\",\"password\":\"$pw\"}" >/dev/null
+for u in "vendor vendor --company Acme" "ce approver --department CE"; do
+  set -- $u
+  echo "$pw" | SEKIMORI_LANG=en "$bin" --data-dir "$data" user add --username "$1" --role "$2" "$3" "$4" --password-stdin >/dev/null
+done
+enrol() { # user → session token (first login: enrol TOTP), secret in $work/$1.secret
+  local ch; ch=$(api /login -H 'content-type: application/json' -d "{\"username\":\"$1\",\"password\":\"$pw\"}")
+  echo "$ch" | jq -r .secret >"$work/$1.secret"
+  settle
+  api /login/enrol -H 'content-type: application/json' \
+    -d "{\"challenge\":$(echo "$ch" | jq .challenge),\"code\":\"$(totp "$(cat "$work/$1.secret")")\"}" | jq -r .token
+}
+enrol admin >/dev/null; enrol vendor >/dev/null; ce_token=$(enrol ce)
+for name in plain recorded; do
+  flag=""; [ "$name" = plain ] && flag="--no-recording"
+  SEKIMORI_LANG=en "$bin" --data-dir "$data" asset add --name "$name" --address 127.0.0.1 \
+    --owner-department CE --vendor-company Acme --port "$iperf_port/iperf" --port "$echo_port/echo" $flag >/dev/null
+done
+export SEKIMORI_CLIENT_DIR="$work/client" SEKIMORI_LANG=en
+echo "$pw" >"$work/pw"
+t_login0=$(date +%s%N)
+"$bin" login --server "$addr" --user vendor --password-file "$work/pw" --totp-code "$(totp "$(cat "$work/vendor.secret")" 1)" --server-fingerprint "$fp" >/dev/null
+t_login1=$(date +%s%N)
+grant() {
+  local id; id=$("$bin" request create --asset "$1" --port "$iperf_port" --port "$echo_port" --reason bench --duration 120 --json | jq -r .id)
+  api "/requests/$id/approve" -X POST -H "authorization: Bearer $ce_token" >/dev/null
+  echo "$id"
+}
+plain=$(grant plain); recorded=$(grant recorded)
+connect() { # request port → local address (also records the connect pid)
+  local out="$work/connect.$RANDOM"
+  "$bin" connect "$1" --port "$2" --json >"$out" 2>"$out.err" & pids+=($!)
+  for _ in $(seq 200); do [ -s "$out" ] && break; sleep 0.05; done
+  jq -r .listen "$out"
+}
+t_iperf=$(connect "$plain" "$iperf_port"); t_echo=$(connect "$plain" "$echo_port")
+r_iperf=$(connect "$recorded" "$iperf_port")
+first_echo_start=$(date +%s%N)
+first_echo=$(connect "$plain" "$echo_port")
+first_open=$(timeout 120 "$probe" open "$first_echo" 1 | jq .first_us)
+first_echo_end=$(date +%s%N)
+
+gbps() { timeout 120 iperf3 -c 127.0.0.1 -p "$1" -t "$secs" -J | jq '.end.sum_received.bits_per_second / 1e9 * 100 | round / 100'; }
+echo "== throughput (iperf3, ${secs}s each)"
+direct_tp=$(gbps "$iperf_port")
+gcm_tp=$(gbps "$gcm_iperf")
+chacha_tp=$(gbps "$chacha_iperf")
+ours_tp=$(gbps "${t_iperf##*:}")
+ours_rec_tp=$(gbps "${r_iperf##*:}")
+
+echo "== latency (64-byte ping-pong) and opening (connect + 1-byte echo)"
+pp() { timeout 120 "$probe" pingpong "$1" 20000; }
+op() { timeout 120 "$probe" open "$1" 2000; }
+direct_pp=$(pp "127.0.0.1:$echo_port"); gcm_pp=$(pp "127.0.0.1:$gcm_echo"); ours_pp=$(pp "$t_echo")
+direct_op=$(op "127.0.0.1:$echo_port"); gcm_op=$(op "127.0.0.1:$gcm_echo"); ours_op=$(op "$t_echo")
+
+echo "== idle: $idle tunnelled connections held"
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+sleep 1
+rss0=$(rss "$server_pid")
+coproc IDLE { timeout 600 "$probe" idle "$t_echo" "$idle"; }
+read -r idle_line <&"${IDLE[0]}"
+sleep 2
+rss1=$(rss "$server_pid")
+live=$(api "/tunnel-sessions?live=true&limit=1" -H "authorization: Bearer $ce_token" >/dev/null; echo ok)
+health=$(for _ in $(seq 50); do curl -sk -o /dev/null -w '%{time_total}\n' --resolve "localhost:${addr##*:}:127.0.0.1" "https://localhost:${addr##*:}/healthz"; done | sort -n | awk '{a[NR]=$1} END {printf "p50 %.1f ms, max %.1f ms", a[int(NR/2)]*1000, a[NR]*1000}')
+exec {IDLE[1]}>&-
+read -r idle_end <&"${IDLE[0]}" || true
+per_conn=$(( (rss1 - rss0) * 1024 / idle ))
+
+j() { echo "$1" | jq -r ".$2"; }
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+cat <<EOF
+
+== results ($(date -u +%FT%TZ), load before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg))
+| measure | sekimori tunnel | ssh -L aes128-gcm | ssh -L chacha20 | direct | ratio ours/ssh-gcm |
+|---|---|---|---|---|---|
+| throughput, Gbit/s | $ours_tp (recording on: $ours_rec_tp) | $gcm_tp | $chacha_tp | $direct_tp | $(ratio "$ours_tp" "$gcm_tp") |
+| ping-pong p50 / p99, µs | $(j "$ours_pp" p50_us) / $(j "$ours_pp" p99_us) | $(j "$gcm_pp" p50_us) / $(j "$gcm_pp" p99_us) | - | $(j "$direct_pp" p50_us) / $(j "$direct_pp" p99_us) | $(ratio "$(j "$ours_pp" p50_us)" "$(j "$gcm_pp" p50_us)") / $(ratio "$(j "$ours_pp" p99_us)" "$(j "$gcm_pp" p99_us)") |
+| open (connect + 1-byte echo) p50 / p99, µs | $(j "$ours_op" p50_us) / $(j "$ours_op" p99_us) | $(j "$gcm_op" p50_us) / $(j "$gcm_op" p99_us) | - | $(j "$direct_op" p50_us) / $(j "$direct_op" p99_us) | $(ratio "$(j "$ours_op" p50_us)" "$(j "$gcm_op" p50_us)") |
+| first connection after \`connect\` starts, µs | $first_open (connect start → answer: $(( (first_echo_end - first_echo_start) / 1000000 )) ms) | | | | |
+| \`sekimori login\` (password + TOTP + key), ms | $(( (t_login1 - t_login0) / 1000000 )) | | | | |
+| idle tunnelled connections held | $(j "$idle_line" held) (alive at end: $(j "$idle_end" alive)) | | | | |
+| gateway RSS per idle connection | $per_conn bytes (RSS $rss0 → $rss1 KiB) | | | | |
+| /healthz while holding them | $health | | | | |
+EOF
