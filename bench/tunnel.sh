@@ -7,7 +7,8 @@
 #               `sekimori connect` starts (tunnel_probe open);
 #   idle        gateway RSS before/after IDLE (10,000) idle tunnelled
 #               connections, and /healthz latency while they are held.
-# Usage: bash bench/tunnel.sh   (SECS=10 per iperf3 run, IDLE=10000)
+# Usage: bash bench/tunnel.sh   (SECS=10 per iperf3 run, IDLE=10000,
+#   KEEP_LOG=FILE keeps the server's log)
 # Bounded: build ≤ 60 min, each step ≤ 2 min. Prints a summary table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,8 @@ cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   sleep 0.5
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  # KEEP_LOG=FILE keeps the server's log (per-connection authz_us/setup_us).
+  if [ -n "${KEEP_LOG:-}" ]; then cp "$work/serve.err" "$KEEP_LOG" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -595,6 +595,7 @@ impl Gateway {
             refused.code = refusal_for_close(reason);
             return Err(refused);
         }
+        let started = std::time::Instant::now();
         let a: TunnelAuthz = match self.store.tunnel_authz(ctx.live.credential, Some(request)).await
         {
             Ok(a) => a,
@@ -603,6 +604,7 @@ impl Gateway {
                 return Err(refused);
             }
         };
+        let authz_us = started.elapsed().as_micros() as u64;
         let now = self.clock.now();
         let ok = check_connection(&a, port, now).map_err(|code| Refused { code, ..refused })?;
         let Some((grant, asset)) = ok.grant else {
@@ -723,7 +725,7 @@ impl Gateway {
                 r => Err(Refused { code: refusal_for_close(r), ..refused }),
             };
         };
-        tracing::info!(message = "Tunnelled connection opened.", session = %id, user = %conn.username, %target);
+        tracing::info!(message = "Tunnelled connection opened.", session = %id, user = %conn.username, %target, authz_us, setup_us = started.elapsed().as_micros() as u64);
 
         let (mut rd, mut wr) = tcp.into_split();
         let clock = self.clock.as_ref();

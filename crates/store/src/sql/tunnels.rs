@@ -238,26 +238,37 @@ impl TunnelRepo for Store {
         credential: TunnelCredentialId,
         request: Option<AccessRequestId>,
     ) -> Result<TunnelAuthz> {
-        let mut conn = self.reader().acquire().await?;
-        // One snapshot: a revocation either is seen in full or not at all.
-        let mut tx =
-            sqlx::Connection::begin_with(&mut *conn, self.backend().begin_snapshot_sql()).await?;
-        let credential = fetch_credential(&mut tx, credential).await?;
-        let (session, user) = match &credential {
-            Some(c) => {
-                (fetch_session(&mut tx, c.session).await?, fetch_user(&mut *tx, c.user).await?)
-            }
-            None => (None, None),
+        // Two independent reads on two pooled connections, at once: this
+        // runs for every tunnelled connection, so its latency is the
+        // gateway's. No snapshot is needed: every condition the gateway
+        // checks lives in one row (the request's state and window; the
+        // session's revocation; the user's status), so any interleaving
+        // with a revocation shows either the old or the new value of each,
+        // and a revocation seen anywhere refuses.
+        let reader = self.reader();
+        let identity = async {
+            let mut conn = reader.acquire().await?;
+            let credential = fetch_credential(&mut conn, credential).await?;
+            let (session, user) = match &credential {
+                Some(c) => (
+                    fetch_session(&mut conn, c.session).await?,
+                    fetch_user(&mut *conn, c.user).await?,
+                ),
+                None => (None, None),
+            };
+            Ok::<_, StoreError>((credential, session, user))
         };
-        let request = match request {
-            Some(id) => fetch_request(&mut tx, id).await?,
-            None => None,
+        let grant = async {
+            let Some(id) = request else { return Ok::<_, StoreError>((None, None)) };
+            let mut conn = reader.acquire().await?;
+            let request = fetch_request(&mut conn, id).await?;
+            let asset = match &request {
+                Some(r) => fetch_asset(&mut conn, r.asset).await?,
+                None => None,
+            };
+            Ok((request, asset))
         };
-        let asset = match &request {
-            Some(r) => fetch_asset(&mut tx, r.asset).await?,
-            None => None,
-        };
-        tx.commit().await?;
+        let ((credential, session, user), (request, asset)) = futures::try_join!(identity, grant)?;
         Ok(TunnelAuthz { credential, session, user, request, asset })
     }
 
