@@ -31,13 +31,14 @@ pub fn check_credential(a: &TunnelAuthz, now: OffsetDateTime) -> Result<Allowed<
     if now >= credential.expires_at {
         return Err(RefusalCode::CredentialExpired);
     }
-    let session = a.session.as_ref().ok_or(RefusalCode::SessionRevoked)?;
-    if session.user != credential.user || !session.is_live(now) {
-        return Err(RefusalCode::SessionRevoked);
-    }
+    // The user first: a locked account is told so, not to log in again.
     let user = a.user.as_ref().ok_or(RefusalCode::UserInactive)?;
     if user.id != credential.user || user.status != UserStatus::Active {
         return Err(RefusalCode::UserInactive);
+    }
+    let session = a.session.as_ref().ok_or(RefusalCode::SessionRevoked)?;
+    if session.user != credential.user || !session.is_live(now) {
+        return Err(RefusalCode::SessionRevoked);
     }
     Ok(Allowed { credential, user, grant: None })
 }

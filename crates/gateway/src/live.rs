@@ -64,6 +64,8 @@ impl KillSwitch {
 #[derive(Debug)]
 pub struct LiveConn {
     pub id: TunnelSessionId,
+    /// The tunnel (TLS connection) carrying it.
+    pub tunnel: u64,
     pub user: UserId,
     pub username: String,
     pub credential: TunnelCredentialId,

@@ -36,6 +36,10 @@ use crate::recording::{
 };
 use crate::splice::{SpliceError, Tap, socket_to_stream, stream_to_socket};
 
+/// How long live connections survive a store that cannot be read (their
+/// permissions cannot be re-checked) before they are closed.
+pub const STORE_OUTAGE_GRACE_MS: u64 = 5_000;
+
 /// Tunables of the gateway. Defaults suit a hospital's single gateway.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -183,15 +187,16 @@ impl Gateway {
 
     /// Closes every live connection and tunnel of a user at once (lock).
     pub fn close_user(&self, user: UserId) -> usize {
+        let n = self.live.kill_where(CloseReason::UserLocked, |c| c.user == user);
         self.live.kill_tunnels_where(CloseReason::UserLocked, |t| t.user == user);
-        self.live.kill_where(CloseReason::UserLocked, |c| c.user == user)
+        n
     }
 
     /// Closes everything and waits (up to `within`) until every record is
     /// written.
     pub async fn shutdown(&self, within: Duration) {
-        self.live.kill_tunnels_where(CloseReason::Shutdown, |_| true);
         self.live.kill_where(CloseReason::Shutdown, |_| true);
+        self.live.kill_tunnels_where(CloseReason::Shutdown, |_| true);
         let _ = tokio::time::timeout(within, self.live.drained()).await;
     }
 
@@ -253,7 +258,18 @@ impl Gateway {
             }
         }
         if failed {
-            self.recheck_failures.fetch_add(1, Ordering::Relaxed);
+            let n = self.recheck_failures.fetch_add(1, Ordering::Relaxed) + 1;
+            // Fail closed for live connections too, after a grace period: a
+            // store that stays unreadable means revocations cannot be seen.
+            if n * (self.cfg.recheck_interval.as_millis() as u64) >= STORE_OUTAGE_GRACE_MS {
+                let closed = self.live.kill_where(CloseReason::Error, |_| true);
+                if closed > 0 {
+                    tracing::error!(
+                        message = "Store unreadable for too long; closed every tunnelled connection (fail closed).",
+                        closed
+                    );
+                }
+            }
         } else {
             self.recheck_failures.store(0, Ordering::Relaxed);
         }
@@ -305,6 +321,8 @@ impl Gateway {
             tokio::select! {
                 reason = live.kill.killed() => {
                     tracing::info!(message = "Tunnel closed by the gateway.", %peer, reason = %reason);
+                    // Its connections end for the same reason, recorded as such.
+                    self.live.kill_where(reason, |c| c.tunnel == live.id);
                     conn.abrupt_shutdown(Reason::CANCEL);
                     // Let the GOAWAY go out, briefly.
                     let _ = tokio::time::timeout(Duration::from_millis(200), std::future::poll_fn(|cx| conn.poll_closed(cx))).await;
@@ -619,6 +637,7 @@ impl Gateway {
         let id = TunnelSessionId::new();
         let conn = Arc::new(LiveConn {
             id,
+            tunnel: ctx.live.id,
             user: ok.user.id,
             username: ok.user.username.to_string(),
             credential: ctx.live.credential,
@@ -773,6 +792,9 @@ impl Gateway {
                 reason = conn.kill.killed() => Some(reason),
                 () = both => None,
             }
+            // A kill that raced with the stream error it caused wins: the
+            // record must say who ended it.
+            .or_else(|| conn.kill.reason())
             .or_else(|| *first.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
             .unwrap_or(CloseReason::Error)
         };

@@ -86,13 +86,15 @@ pub async fn stream_to_socket<W: AsyncWrite + Unpin>(
     while let Some(chunk) = body.data().await {
         let chunk = chunk?;
         let n = chunk.len();
+        // Counted as received: a cut in the middle of a write still counts
+        // what may have crossed (and what the recording holds).
+        count.fetch_add(n as u64, Ordering::Relaxed);
         if let Some(tap) = tap {
             tap.seen(&chunk).await?;
         }
         socket.write_all(&chunk).await?;
         // Only now may the peer send more: the bytes have left our hands.
         let _ = body.flow_control().release_capacity(n);
-        count.fetch_add(n as u64, Ordering::Relaxed);
     }
     let _ = socket.shutdown().await;
     Ok(())
@@ -115,12 +117,12 @@ pub async fn socket_to_stream(
                 return Ok(());
             }
             Ok(n) => {
+                count.fetch_add(n as u64, Ordering::Relaxed);
                 let data = buf.freeze();
                 if let Some(tap) = tap {
                     tap.seen(&data).await?;
                 }
                 send_all(send, data).await?;
-                count.fetch_add(n as u64, Ordering::Relaxed);
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e.into()),
