@@ -151,6 +151,9 @@ fn http_server(dir: &Path) -> (Proc, u16) {
     (Proc(child), port)
 }
 
+/// A running `sekimori connect`: the process, its local address, its stderr.
+type Connected = (Proc, String, Arc<std::sync::Mutex<String>>);
+
 /// The `sekimori` CLI as one client machine (its own config directory).
 struct Client {
     dir: PathBuf,
@@ -208,7 +211,7 @@ impl Client {
         &self,
         request: &str,
         port: u16,
-    ) -> Result<(Proc, String, Arc<std::sync::Mutex<String>>), (i32, String)> {
+    ) -> Result<Connected, (i32, String)> {
         let mut child = self
             .command(&["connect", request, "--port", &port.to_string(), "--json"])
             .stdout(Stdio::piped())
