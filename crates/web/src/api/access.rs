@@ -23,7 +23,7 @@ use sekimori_types::{
 
 use super::auth::Authenticated;
 use super::login::require_fresh_mfa;
-use super::{ApiError, ApiJson, AppState, NoBody, rfc3339, store_error};
+use super::{ApiError, ApiJson, AppState, NoBody, OptionalJson, rfc3339, store_error};
 
 /// Longest a tunnel credential lives (also capped by the login session).
 pub const MAX_CREDENTIAL_LIFETIME: time::Duration = time::Duration::hours(12);
@@ -77,6 +77,18 @@ pub async fn create(
     ApiJson(new): ApiJson<NewAccessRequest>,
 ) -> Result<Response, ApiError> {
     me.require(&[Role::Vendor, Role::Admin, Role::Approver])?;
+    if me.user.role == Role::Vendor {
+        // A vendor asks only for devices their company maintains; any other
+        // answers as missing (no oracle for asset IDs).
+        let asset = st.store.asset(new.asset).await.map_err(store_error)?;
+        let same = |a: &sekimori_types::Label, b: &sekimori_types::Label| {
+            a.as_str().to_lowercase() == b.as_str().to_lowercase()
+        };
+        match (&asset.vendor_company, &me.user.company) {
+            (Some(a), Some(b)) if same(a, b) => {}
+            _ => return Err(ApiError::not_found()),
+        }
+    }
     let r = st.store.create_request(&me.ctx, &me.user, &new).await.map_err(store_error)?;
     Ok((StatusCode::CREATED, Json(json!({"request": view(&r, st.clock.now())}))).into_response())
 }
@@ -174,18 +186,10 @@ pub struct Note {
     note: Option<String>,
 }
 
-/// An optional JSON body `{"note": "…"}`; an empty body means no note.
-fn optional_note(body: &[u8]) -> Result<Option<String>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    serde_json::from_slice::<Note>(body)
-        .map(|n| n.note)
-        .map_err(|_| ApiError::bad_request("malformed_json"))
-}
-
-fn clean_note(n: Option<String>) -> Option<String> {
-    n.map(|s| s.chars().filter(|c| !c.is_control() || *c == '\n').take(500).collect::<String>())
+/// The note of an optional `{"note": "…"}` body, cleaned.
+fn clean_note(body: Option<Note>) -> Option<String> {
+    body.and_then(|b| b.note)
+        .map(|s| s.chars().filter(|c| !c.is_control() || *c == '\n').take(500).collect::<String>())
         .filter(|s| !s.trim().is_empty())
 }
 
@@ -194,9 +198,9 @@ pub async fn deny(
     State(st): State<AppState>,
     me: Authenticated,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    OptionalJson(body): OptionalJson<Note>,
 ) -> Result<Response, ApiError> {
-    let note = clean_note(optional_note(&body)?);
+    let note = clean_note(body);
     let r = visible(&st, &me, parse_request_id(&id)?).await?;
     check_approver(&st, &me, &r).await?;
     let r = st
@@ -230,9 +234,9 @@ pub async fn revoke(
     State(st): State<AppState>,
     me: Authenticated,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    OptionalJson(body): OptionalJson<Note>,
 ) -> Result<Response, ApiError> {
-    let note = clean_note(optional_note(&body)?);
+    let note = clean_note(body);
     let r = visible(&st, &me, parse_request_id(&id)?).await?;
     check_approver(&st, &me, &r).await?;
     let r = st
@@ -407,10 +411,13 @@ pub async fn export_pcap(
         return Err(ApiError::internal());
     }
     let path = st.gateway.recordings_dir().join(&file);
-    let reader = read_recording(&path).map_err(|error| {
-        tracing::warn!(message = "Recording unreadable.", session = %s.id, %error);
-        ApiError::new(StatusCode::NOT_FOUND, "recording_unavailable")
-    })?;
+    let reader = tokio::task::spawn_blocking(move || read_recording(&path))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(|error| {
+            tracing::warn!(message = "Recording unreadable.", session = %s.id, %error);
+            ApiError::new(StatusCode::NOT_FOUND, "recording_unavailable")
+        })?;
     st.store
         .append(
             &me.ctx,

@@ -151,6 +151,25 @@ fn generic_message(code: &str) -> (&'static str, &'static str) {
         "invalid_body" => {
             ("リクエストの内容が正しくありません。", "The request body is not valid.")
         }
+        "own_request" => {
+            ("自分のアクセス申請は承認できません。", "You cannot approve your own access request.")
+        }
+        "wrong_state" => (
+            "このアクセス申請は現在の状態ではこの操作ができません。",
+            "This access request is not in a state that allows this.",
+        ),
+        "already_approved" => {
+            ("この申請は既にあなたが承認しています。", "You have already approved this request.")
+        }
+        "not_an_approver_for_asset" => (
+            "この機器のアクセス申請を承認する権限がありません。",
+            "You do not approve access requests for this device.",
+        ),
+        "not_live" => ("この接続は既に終了しています。", "This connection has already ended."),
+        "not_recorded" => ("この接続は記録されていません。", "This connection was not recorded."),
+        "recording_unavailable" => {
+            ("この接続の記録を読み取れません。", "The recording of this connection cannot be read.")
+        }
         _ => ("内部エラーが発生しました。", "An internal error occurred."),
     }
 }
@@ -237,6 +256,40 @@ where
             }
             Err(_) => Err(ApiError::bad_request("malformed_json")),
         }
+    }
+}
+
+/// An optional JSON body: none at all gives `None`; anything else is judged
+/// exactly as [`ApiJson`] judges it (content type, malformed JSON, unknown
+/// fields, size).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(b) => b,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+            }
+            Err(_) => return Err(ApiError::bad_request("malformed_json")),
+        };
+        if bytes.is_empty() {
+            return Ok(OptionalJson(None));
+        }
+        let mut again = Request::new(axum::body::Body::from(bytes));
+        if let Some(ct) = content_type {
+            again.headers_mut().insert(header::CONTENT_TYPE, ct);
+        }
+        let ApiJson(v) = ApiJson::<T>::from_request(again, state).await?;
+        Ok(OptionalJson(Some(v)))
     }
 }
 

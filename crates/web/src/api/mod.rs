@@ -28,7 +28,7 @@ mod records;
 mod sessions;
 mod users;
 
-pub use error::{ApiError, ApiJson, NoBody, localize};
+pub use error::{ApiError, ApiJson, NoBody, OptionalJson, localize};
 
 use crate::server::ClientAddr;
 

@@ -15,7 +15,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 
 use crate::common::*;
-use crate::malformed::{document, example, operations};
+use crate::malformed::{document, example, operations, tunnel_session};
 
 const CASES: u32 = 256;
 
@@ -62,6 +62,16 @@ const FIELDS: &[&str] = &[
     "critical",
     "current_password",
     "new_password",
+    "record_sessions",
+    "approvals_required",
+    "approver_department",
+    "asset",
+    "ports",
+    "reason",
+    "start",
+    "duration_minutes",
+    "note",
+    "public_key",
 ];
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -145,7 +155,10 @@ fn query() -> impl Strategy<Value = String> {
         "[A-Za-z0-9%._-]{0,20}",
     ];
     let key = prop_oneof![
-        prop::sample::select(vec!["after", "limit", "user", "reason"]).prop_map(str::to_owned),
+        prop::sample::select(vec![
+            "after", "limit", "user", "reason", "state", "asset", "mine", "live", "request",
+        ])
+        .prop_map(str::to_owned),
         "[a-z]{0,8}",
     ];
     prop_oneof![
@@ -329,8 +342,23 @@ fn the_router_survives_random_requests() {
         let vendor = rt.block_on(api.create_user(&admin.token, "tanaka", "vendor"));
         let z = rt.block_on(api.post("/api/v1/zones", json!({"name": "icu"}), Some(&admin.token)));
         let zone = z.json["zone"]["id"].as_str().unwrap().to_owned();
+        let a = rt.block_on(api.post(
+            "/api/v1/assets",
+            json!({"name": "mri-1", "criticality": "high", "max_session_minutes": 60,
+                   "maintenance_ports": [{"port": 22, "protocol": "ssh"}]}),
+            Some(&admin.token),
+        ));
+        let asset = a.json["asset"]["id"].as_str().unwrap().to_owned();
+        let rq = rt.block_on(api.post(
+            "/api/v1/requests",
+            json!({"asset": asset, "ports": [22], "reason": "INC-1", "duration_minutes": 60}),
+            Some(&admin.token),
+        ));
+        let request = rq.json["request"]["id"].as_str().unwrap().to_owned();
+        // (Not recorded: a pcap export answers JSON, 404 `not_recorded`.)
+        let tunnel = rt.block_on(tunnel_session(&api, &admin, &request, &asset, false));
         // (Not the admin's own ID: an MFA reset would end the session.)
-        let ids = vec![vendor, zone, uuid::Uuid::new_v4().to_string()];
+        let ids = vec![vendor, zone, asset, request, tunnel, uuid::Uuid::new_v4().to_string()];
         let strategy = case(&doc, ids);
         let (sent, statuses) = (AtomicUsize::new(0), std::sync::Mutex::new(Vec::new()));
         let mut runner = TestRunner::new(Config {

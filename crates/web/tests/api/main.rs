@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod access;
 mod fail_closed;
 mod fuzz;
 mod japanese;

@@ -1,6 +1,6 @@
 //! Roles: only admins change users, assets and zones (403 `forbidden` for
-//! the others, with nothing changed); vendors read nothing of the inventory;
-//! admins and auditors read the audit log (records and a verify report);
+//! the others, with nothing changed); vendors read nothing of the inventory
+//! but the list of the assets their company maintains; admins and auditors read the audit log (records and a verify report);
 //! an admin cannot lock themselves.
 
 use serde_json::{Value, json};
@@ -26,6 +26,16 @@ async fn only_admins_change_things() {
             .await;
         a.expect(201, &name);
         let asset = a.json["asset"]["id"].as_str().unwrap().to_owned();
+        // Maintained by the vendors' company (spelt differently).
+        let a = api
+            .post(
+                "/api/v1/assets",
+                json!({"name": "nc-1", "vendor_company": "ACME medical", "criticality": "high",
+                       "max_session_minutes": 60}),
+                Some(&admin.token),
+            )
+            .await;
+        a.expect(201, &name);
         let admin_id = admin.id();
         let users_before = api.get("/api/v1/users", Some(&admin.token)).await.json;
 
@@ -74,6 +84,16 @@ async fn only_admins_change_things() {
                 let r = api.get(&path, t).await;
                 if reads_ok {
                     r.expect(200, &ctx(&path));
+                } else if path == "/api/v1/assets" {
+                    // What they may ask access to: their company's devices.
+                    r.expect(200, &ctx(&path));
+                    let names: Vec<&str> = r.json["assets"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|a| a["name"].as_str().unwrap())
+                        .collect();
+                    assert_eq!(names, ["nc-1"], "{}", ctx(&path));
                 } else {
                     r.expect_error(403, "forbidden", &ctx(&path));
                 }
