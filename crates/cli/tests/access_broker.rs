@@ -207,11 +207,7 @@ impl Client {
 
     /// Starts `sekimori connect`; returns it and its local address once it
     /// listens, or the exit code and output if it stopped instead.
-    fn connect(
-        &self,
-        request: &str,
-        port: u16,
-    ) -> Result<Connected, (i32, String)> {
+    fn connect(&self, request: &str, port: u16) -> Result<Connected, (i32, String)> {
         let mut child = self
             .command(&["connect", request, "--port", &port.to_string(), "--json"])
             .stdout(Stdio::piped())
