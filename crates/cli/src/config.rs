@@ -175,4 +175,15 @@ mod tests {
         let e = toml::from_str::<Config>("lisen = \"1.2.3.4:1\"").unwrap_err();
         assert!(e.to_string().contains("lisen"), "{e}");
     }
+
+    #[test]
+    fn gateway_settings_are_bounded() {
+        let c: Config = toml::from_str("[gateway]\nrecheck_interval_ms = 5000").unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("[gateway] recheck_interval_ms"), "{e}");
+        let c: Config = toml::from_str("[gateway]\nrecording_max_mib = 0").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("recording_max_mib"));
+        let e = toml::from_str::<Config>("[gateway]\nrecheck_ms = 1").unwrap_err();
+        assert!(e.to_string().contains("recheck_ms"), "{e}");
+    }
 }

@@ -30,9 +30,9 @@ use crate::splice::{SpliceError, socket_to_stream, stream_to_socket};
 /// The SHA-256 fingerprint of a DER certificate, `SHA256:AB:CD:…` (the form
 /// the server prints at start and `--server-fingerprint` takes).
 pub fn fingerprint(cert_der: &[u8]) -> String {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert_der);
-    let hex: Vec<String> = d.as_ref().iter().map(|b| format!("{b:02X}")).collect();
-    format!("SHA256:{}", hex.join(":"))
+    fingerprint_from_digest(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert_der).as_ref(),
+    )
 }
 
 /// Normalises a fingerprint as typed by people: case, separators and the
@@ -471,4 +471,20 @@ async fn read_small_body(mut body: h2::RecvStream) -> Result<Vec<u8>, ClientErro
         out.extend_from_slice(&chunk);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_normalised_as_people_type_them() {
+        let fp = fingerprint(b"certificate");
+        assert!(fp.starts_with("SHA256:") && fp.len() == 7 + 32 * 3 - 1, "{fp}");
+        let bare: String = fp[7..].chars().filter(|c| *c != ':').collect();
+        assert_eq!(normalise_fingerprint(&bare.to_lowercase()).as_deref(), Some(fp.as_str()));
+        assert_eq!(normalise_fingerprint(&format!(" {fp} ")).as_deref(), Some(fp.as_str()));
+        assert_eq!(normalise_fingerprint("SHA256:AB:CD"), None);
+        assert_eq!(normalise_fingerprint("not hex at all"), None);
+    }
 }

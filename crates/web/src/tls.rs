@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use aws_lc_rs::digest;
 use rustls::ServerConfig;
 use rustls::crypto::aws_lc_rs as provider;
 use rustls_pki_types::pem::PemObject;
@@ -56,12 +55,9 @@ pub fn generate_self_signed(names: &[String]) -> Result<GeneratedCert, TlsError>
 }
 
 /// The SHA-256 fingerprint of a DER certificate, as `SHA256:AB:CD:…`, the
-/// form `sekimori login --server-fingerprint` takes.
-pub fn fingerprint(cert_der: &[u8]) -> String {
-    let d = digest::digest(&digest::SHA256, cert_der);
-    let hex: Vec<String> = d.as_ref().iter().map(|b| format!("{b:02X}")).collect();
-    format!("SHA256:{}", hex.join(":"))
-}
+/// form `sekimori login --server-fingerprint` takes (one definition, shared
+/// with the client that checks it).
+pub use sekimori_gateway::client::fingerprint;
 
 /// Parses the first certificate of a PEM chain.
 pub fn first_cert_der(cert_pem: &[u8]) -> Result<CertificateDer<'static>, TlsError> {
@@ -101,7 +97,10 @@ mod tests {
     fn generated_cert_loads_and_has_stable_fingerprint() {
         let g = generate_self_signed(&["localhost".into(), "127.0.0.1".into()]).unwrap();
         let cfg = server_config(g.cert_pem.as_bytes(), g.key_pem.as_bytes(), &ALPN_ALL).unwrap();
-        assert_eq!(cfg.alpn_protocols, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
+        assert_eq!(
+            cfg.alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec(), b"sekimori/1".to_vec()]
+        );
         let der = first_cert_der(g.cert_pem.as_bytes()).unwrap();
         let fp = fingerprint(&der);
         assert!(fp.starts_with("SHA256:") && fp.len() == 7 + 32 * 3 - 1, "{fp}");
