@@ -39,7 +39,15 @@ fn parse() -> Cli {
 fn main() -> ExitCode {
     let cli = parse();
     let lang = output::lang(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // `connect` moves bytes between sockets and one TLS connection: one
+    // thread does that without handing every chunk between workers.
+    // Measured with bench/tunnel.sh: 0.69× → 1.14× `ssh -L` in back-to-back runs.
+    let mut builder = if matches!(cli.command, Command::Connect(_)) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             output::error(lang, &anyhow::Error::from(e));

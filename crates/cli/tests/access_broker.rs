@@ -537,8 +537,19 @@ async fn a_vendor_reaches_one_device_through_an_approved_recorded_tunnel() {
     assert!(cut < Duration::from_secs(1), "bulk transfer still ran {cut:?} after revoke");
 
     // The SSH session's recording, exported as pcap and read by tshark.
-    let (_, v, _) = staff.run(&["session", "list", "--json"]);
-    let sessions = v.as_array().unwrap().clone();
+    // The records of cut connections are written just after the cut:
+    // wait (bounded) until no session of this test is live any more.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let sessions = loop {
+        let (_, v, _) = staff.run(&["session", "list", "--json"]);
+        let sessions = v.as_array().unwrap().clone();
+        let open = sessions.iter().any(|x| x["ended_at"].is_null());
+        if !open {
+            break sessions;
+        }
+        assert!(Instant::now() < deadline, "sessions still open: {sessions:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let ssh_session =
         sessions.iter().find(|x| x["port"] == ssh_port).expect("ssh session recorded");
     assert_eq!(ssh_session["close_reason"], "client", "{ssh_session}");

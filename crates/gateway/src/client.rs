@@ -378,37 +378,70 @@ impl Tunnel {
         let mut send_req = self.send.clone().ready().await?;
         let (resp, mut up) = send_req
             .send_request(Self::request(PATH_TUNNEL, request, Some(port), Method::POST), false)?;
-        let resp = resp.await?;
-        let status = resp.status();
-        let mut down = resp.into_body();
-        if status != StatusCode::OK {
+        let (mut rd, mut wr) = local.into_split();
+        // The vendor's first bytes travel with the request instead of one
+        // round trip later: the gateway holds them (within the stream's
+        // flow-control window) until it has authorised the connection, and
+        // drops them if it refuses. Nothing reaches the device earlier.
+        let answer = async {
+            let resp = resp.await?;
+            let status = resp.status();
+            let down = resp.into_body();
+            if status == StatusCode::OK {
+                return Ok(down);
+            }
             let code = resp_code(&status);
             let body = read_small_body(down).await.unwrap_or_default();
             let mut refusal = parse_refusal(&body);
             if refusal.code == RefusalCode::Unknown {
                 refusal.code = code;
             }
-            return Err(ClientError::Refused(refusal));
-        }
-        let (mut rd, mut wr) = local.into_split();
+            Err(ClientError::Refused(refusal))
+        };
         let mut end = CarryEnd::Closed;
+        let mut refused = None;
         {
             let up_f = socket_to_stream(&mut rd, &mut up, &counters.up, None);
-            let down_f = stream_to_socket(&mut down, &mut wr, &counters.down, None);
-            tokio::pin!(up_f, down_f);
-            let (mut up_done, mut down_done) = (false, false);
-            while !(up_done && down_done) {
+            tokio::pin!(up_f, answer);
+            let (mut up_done, mut up_failed) = (false, None);
+            // Wait for the answer while the local side may already send.
+            let down = loop {
                 tokio::select! {
+                    r = &mut answer => break r,
                     r = &mut up_f, if !up_done => {
                         up_done = true;
-                        if let Err(e) = r { end = end_of(e); break; }
+                        if let Err(e) = r { up_failed = Some(e); }
                     }
-                    r = &mut down_f, if !down_done => {
-                        down_done = true;
-                        if let Err(e) = r { end = end_of(e); break; }
+                }
+            };
+            match down {
+                Err(e) => refused = Some(e),
+                Ok(mut down) => {
+                    if let Some(e) = up_failed {
+                        end = end_of(e);
+                    } else {
+                        let down_f = stream_to_socket(&mut down, &mut wr, &counters.down, None);
+                        tokio::pin!(down_f);
+                        let mut down_done = false;
+                        while !(up_done && down_done) {
+                            tokio::select! {
+                                r = &mut up_f, if !up_done => {
+                                    up_done = true;
+                                    if let Err(e) = r { end = end_of(e); break; }
+                                }
+                                r = &mut down_f, if !down_done => {
+                                    down_done = true;
+                                    if let Err(e) = r { end = end_of(e); break; }
+                                }
+                            }
+                        }
                     }
                 }
             }
+        }
+        if let Some(e) = refused {
+            up.send_reset(h2::Reason::CANCEL);
+            return Err(e);
         }
         if end != CarryEnd::Closed {
             up.send_reset(h2::Reason::CANCEL);

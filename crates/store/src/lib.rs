@@ -253,6 +253,11 @@ async fn pool(
     let pool = AnyPoolOptions::new()
         .max_connections(size)
         .min_connections(0)
+        // A SQLite connection is a file handle: there is nothing to ping,
+        // and a ping per acquire is a round trip to its worker thread on
+        // every authorisation. PostgreSQL connections are pinged, so a
+        // server restart costs no request.
+        .test_before_acquire(backend == Backend::Postgres)
         .acquire_timeout(timeout)
         .after_connect(move |conn, _meta| {
             let setup = Arc::clone(&setup);
