@@ -320,6 +320,7 @@ impl Tunnel {
             .max_frame_size(tuning.max_frame_size)
             .max_concurrent_reset_streams(1024)
             .max_send_buffer_size(1024 * 1024)
+            .max_header_list_size(16 * 1024)
             .handshake::<_, Bytes>(tls)
             .await?;
         tokio::spawn(async move {

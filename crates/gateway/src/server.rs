@@ -307,6 +307,8 @@ impl Gateway {
             .max_frame_size(self.cfg.max_frame_size)
             .max_concurrent_streams(self.cfg.max_streams_per_tunnel)
             .max_send_buffer_size(1024 * 1024)
+            // A stream's headers are two short values: refuse anything big.
+            .max_header_list_size(16 * 1024)
             .handshake::<_, Bytes>(tls)
             .await
         {
