@@ -23,6 +23,7 @@ use sekimori_store::{
 };
 use sekimori_types::{
     AccessRequestId, CloseReason, Lang, SharedClock, TunnelCredentialId, TunnelSessionId, UserId,
+    rfc3339,
 };
 
 use crate::authz::{self, check_connection, check_credential, close_reason_for};
@@ -900,10 +901,6 @@ fn refuse(respond: &mut SendResponse<Bytes>, code: RefusalCode, lang: Lang) {
     if let Ok(mut send) = respond.send_response(resp, false) {
         let _ = send.send_data(Bytes::from(body), true);
     }
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// What an interrupted recording holds: its info (hash of the file as it

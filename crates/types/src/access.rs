@@ -278,11 +278,20 @@ pub fn may_approve(user: &User, asset: &Asset) -> bool {
             let group = asset.approver_department.as_ref().or(asset.owner_department.as_ref());
             match (group, &user.department) {
                 (None, _) => true,
-                (Some(g), Some(d)) => g.as_str().to_lowercase() == d.as_str().to_lowercase(),
+                (Some(g), Some(d)) => g.eq_ignore_case(d),
                 (Some(_), None) => false,
             }
         }
         Role::Auditor | Role::Vendor => false,
+    }
+}
+
+/// Whether `asset` is maintained by `user`'s company (ignoring case): the
+/// devices a vendor may see and ask access to.
+pub fn maintained_by_company_of(asset: &Asset, user: &User) -> bool {
+    match (&asset.vendor_company, &user.company) {
+        (Some(a), Some(c)) => a.eq_ignore_case(c),
+        _ => false,
     }
 }
 

@@ -18,7 +18,7 @@ mod access;
 mod lang;
 pub use access::{
     AccessRequest, AccessStatus, Approval, CloseReason, NewAccessRequest, RecordingInfo,
-    RequestState, TunnelCredential, TunnelSession, may_approve,
+    RequestState, TunnelCredential, TunnelSession, maintained_by_company_of, may_approve,
 };
 pub use lang::{Lang, Localized};
 
@@ -264,6 +264,12 @@ impl Label {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether two labels name the same thing ignoring case (departments
+    /// and companies are typed by people).
+    pub fn eq_ignore_case(&self, other: &Label) -> bool {
+        self.0.to_lowercase() == other.0.to_lowercase()
     }
 }
 
@@ -604,6 +610,11 @@ impl Clock for ManualClock {
 
 /// Shared handle to a clock.
 pub type SharedClock = Arc<dyn Clock>;
+
+/// A time as sekimori writes it for people and programs: RFC 3339.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
 
 /// Microseconds since the Unix epoch: how times are stored.
 pub fn to_micros(t: OffsetDateTime) -> i64 {

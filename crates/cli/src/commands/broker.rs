@@ -265,11 +265,7 @@ pub async fn request(cmd: &RequestCmd, lang: Lang) -> Result<ExitCode> {
             })?;
             let start = match a.start.as_deref() {
                 None => None,
-                Some("now") => Some(
-                    time::OffsetDateTime::now_utc()
-                        .format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default(),
-                ),
+                Some("now") => Some(sekimori_types::rfc3339(time::OffsetDateTime::now_utc())),
                 Some(s) => {
                     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
                         .map_err(|_| {

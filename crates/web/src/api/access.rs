@@ -18,7 +18,7 @@ use sekimori_store::{
 };
 use sekimori_types::{
     AccessRequest, AccessRequestId, CloseReason, NewAccessRequest, RequestState, Role,
-    TunnelSession, TunnelSessionId, may_approve,
+    TunnelSession, TunnelSessionId, maintained_by_company_of, may_approve,
 };
 
 use super::auth::Authenticated;
@@ -81,12 +81,8 @@ pub async fn create(
         // A vendor asks only for devices their company maintains; any other
         // answers as missing (no oracle for asset IDs).
         let asset = st.store.asset(new.asset).await.map_err(store_error)?;
-        let same = |a: &sekimori_types::Label, b: &sekimori_types::Label| {
-            a.as_str().to_lowercase() == b.as_str().to_lowercase()
-        };
-        match (&asset.vendor_company, &me.user.company) {
-            (Some(a), Some(b)) if same(a, b) => {}
-            _ => return Err(ApiError::not_found()),
+        if !maintained_by_company_of(&asset, &me.user) {
+            return Err(ApiError::not_found());
         }
     }
     let r = st.store.create_request(&me.ctx, &me.user, &new).await.map_err(store_error)?;

@@ -32,11 +32,7 @@ pub async fn list_assets(
     if me.user.role == Role::Vendor {
         // A vendor sees the devices their company maintains: what they may
         // ask access to.
-        let company = me.user.company.as_ref().map(|c| c.as_str().to_lowercase());
-        assets.retain(|a| {
-            a.vendor_company.as_ref().map(|c| c.as_str().to_lowercase()) == company
-                && company.is_some()
-        });
+        assets.retain(|a| sekimori_types::maintained_by_company_of(a, &me.user));
     } else {
         me.require(STAFF)?;
     }

@@ -152,10 +152,8 @@ pub(crate) fn lang_of(headers: &axum::http::HeaderMap) -> sekimori_types::Lang {
         .map_or(sekimori_types::Lang::En, sekimori_types::Lang::from_accept_language)
 }
 
-/// A time as the API writes it (RFC 3339, UTC).
-pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-}
+/// A time as the API writes it (RFC 3339).
+pub(crate) use sekimori_types::rfc3339;
 
 /// Maps a store error to what the caller may see; details go to the log.
 pub(crate) fn store_error(e: StoreError) -> ApiError {
