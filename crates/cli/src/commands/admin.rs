@@ -1,12 +1,11 @@
 //! `sekimori user|asset|zone …`: administration straight against the store,
 //! audited as the console's operating-system user.
 
-use std::io::BufRead;
 use std::net::IpAddr;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow, bail};
-use secrecy::{ExposeSecret, SecretString};
+use anyhow::{Result, anyhow, bail};
+use secrecy::ExposeSecret;
 use serde_json::json;
 
 use sekimori_authn::password::PasswordHasher;
@@ -18,10 +17,8 @@ use sekimori_types::{
 
 use sekimori_store::{AssetRepo, CredentialRepo, ThrottleRepo, UserRepo, ZoneRepo};
 
-use super::{cli_ctx, open};
-use crate::args::{
-    AssetAddArgs, AssetCmd, Cli, RoleArg, UserAddArgs, UserCmd, UserTarget, ZoneCmd,
-};
+use super::{PasswordKind, cli_ctx, open, read_password};
+use crate::args::{AssetAddArgs, AssetCmd, Cli, RoleArg, UserCmd, UserTarget, ZoneCmd};
 use crate::output::{json, say};
 
 fn role(r: RoleArg) -> Role {
@@ -38,41 +35,6 @@ fn label(field: &'static str, v: &Option<String>) -> Result<Option<Label>> {
         .map(|s| Label::parse(field, s))
         .transpose()
         .map_err(|e| anyhow!("--{}", e.localized(crate::output::current_lang())))
-}
-
-/// The initial password: `--password-file`, `--password-stdin`,
-/// `SEKIMORI_PASSWORD`, or — for a person at a terminal — a prompt that does
-/// not echo, asked twice. Never a plain flag (it would show in `ps`).
-fn read_password(a: &UserAddArgs, lang: Lang) -> Result<SecretString> {
-    use std::io::IsTerminal;
-    let line = if let Some(path) = &a.password_file {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        text.lines().next().unwrap_or("").to_owned()
-    } else if a.password_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("reading the password from standard input")?;
-        line.trim_end_matches(['\r', '\n']).to_owned()
-    } else if let Ok(p) = std::env::var("SEKIMORI_PASSWORD") {
-        p
-    } else if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password(lang.pick("初期パスワード: ", "Initial password: "))
-            .context("reading the password from the terminal")?;
-        let again = rpassword::prompt_password(lang.pick("もう一度入力: ", "Repeat it: "))
-            .context("reading the password from the terminal")?;
-        if first != again {
-            bail!("{}", lang.pick("入力したパスワードが一致しません", "the two passwords differ"));
-        }
-        first
-    } else {
-        bail!(
-            "give the initial password with --password-file FILE, --password-stdin or SEKIMORI_PASSWORD"
-        );
-    };
-    Ok(SecretString::from(line))
 }
 
 fn print_users(lang: Lang, users: &[User]) {
@@ -119,7 +81,12 @@ pub async fn user(cli: &Cli, cmd: &UserCmd, lang: Lang) -> Result<ExitCode> {
             };
             new.validate()
                 .map_err(|e| anyhow!("--{}", e.localized(crate::output::current_lang())))?;
-            let pw = read_password(a, lang)?;
+            let pw = read_password(
+                a.password_file.as_deref(),
+                a.password_stdin,
+                PasswordKind::Initial,
+                lang,
+            )?;
             let mut context = vec![new.username.as_str(), new.display_name.as_str()];
             if let Some(c) = &new.company {
                 context.push(c.as_str());

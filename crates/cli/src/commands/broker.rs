@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use sekimori_gateway::client::{Pin, normalise_fingerprint};
@@ -15,31 +15,9 @@ use super::remote::{
     Api, Profile, known_fingerprint, load_or_create_key, load_profile, remember_fingerprint,
     remove_profile, save_profile,
 };
+use super::{PasswordKind, read_password};
 use crate::args::{JsonFlag, LoginArgs, RequestCmd, SessionCmd};
 use crate::output::{json, say};
-
-fn read_password(a: &LoginArgs, lang: Lang) -> Result<SecretString> {
-    let line = if let Some(path) = &a.password_file {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        text.lines().next().unwrap_or("").to_owned()
-    } else if a.password_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("reading the password from standard input")?;
-        line.trim_end_matches(['\r', '\n']).to_owned()
-    } else if let Ok(p) = std::env::var("SEKIMORI_PASSWORD") {
-        p
-    } else if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(lang.pick("パスワード: ", "Password: "))
-            .context("reading the password from the terminal")?
-    } else {
-        bail!("give the password with --password-file FILE, --password-stdin or SEKIMORI_PASSWORD");
-    };
-    Ok(SecretString::from(line))
-}
 
 fn read_code(given: &Option<String>, lang: Lang) -> Result<String> {
     if let Some(c) = given {
@@ -90,7 +68,8 @@ pub async fn login(a: &LoginArgs, lang: Lang) -> Result<ExitCode> {
         (None, Some(p)) if p.server == a.server => p.username,
         _ => bail!("--user: {}", lang.pick("ユーザー名を指定してください", "give your user name")),
     };
-    let password = read_password(a, lang)?;
+    let password =
+        read_password(a.password_file.as_deref(), a.password_stdin, PasswordKind::Login, lang)?;
     let first = api
         .call(
             "POST",

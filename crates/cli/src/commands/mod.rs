@@ -18,6 +18,67 @@ pub mod connect;
 pub mod remote;
 pub mod serve;
 
+/// Which password [`read_password`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordKind {
+    /// A new account's first password: asked twice at a terminal.
+    Initial,
+    /// The user's own password, to log in: asked once.
+    Login,
+}
+
+/// A password from `--password-file` (first line), `--password-stdin`,
+/// `SEKIMORI_PASSWORD`, or — for a person at a terminal — a prompt that does
+/// not echo. Never a plain flag (it would show in `ps`).
+pub fn read_password(
+    file: Option<&std::path::Path>,
+    stdin: bool,
+    kind: PasswordKind,
+    lang: sekimori_types::Lang,
+) -> Result<secrecy::SecretString> {
+    use std::io::{BufRead, IsTerminal};
+    let line = if let Some(path) = file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        text.lines().next().unwrap_or("").to_owned()
+    } else if stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else if let Ok(p) = std::env::var("SEKIMORI_PASSWORD") {
+        p
+    } else if std::io::stdin().is_terminal() {
+        let from_terminal = |ja, en| {
+            rpassword::prompt_password(lang.pick(ja, en))
+                .context("reading the password from the terminal")
+        };
+        match kind {
+            PasswordKind::Login => from_terminal("パスワード: ", "Password: ")?,
+            PasswordKind::Initial => {
+                let first = from_terminal("初期パスワード: ", "Initial password: ")?;
+                let again = from_terminal("もう一度入力: ", "Repeat it: ")?;
+                if first != again {
+                    anyhow::bail!(
+                        "{}",
+                        lang.pick("入力したパスワードが一致しません", "the two passwords differ")
+                    );
+                }
+                first
+            }
+        }
+    } else {
+        let which =
+            if kind == PasswordKind::Initial { "the initial password" } else { "the password" };
+        anyhow::bail!(
+            "give {which} with --password-file FILE, --password-stdin or SEKIMORI_PASSWORD"
+        );
+    };
+    Ok(secrecy::SecretString::from(line))
+}
+
 /// An opened instance: its directory, configuration and store.
 pub struct Instance {
     pub dir: DataDir,
