@@ -25,7 +25,7 @@ use crate::protocol::{
     self, ALPN, EXPORTER_LABEL, EXPORTER_LEN, FRAME_HEADER, HEADER_PORT, HEADER_REQUEST, Hello,
     PATH_GRANT, PATH_TUNNEL, Refusal, RefusalCode, Reply,
 };
-use crate::splice::{SpliceError, socket_to_stream, stream_to_socket};
+use crate::splice::{SpliceError, both_directions, socket_to_stream, stream_to_socket};
 
 /// The SHA-256 fingerprint of a DER certificate, `SHA256:AB:CD:…` (the form
 /// the server prints at start and `--server-fingerprint` takes).
@@ -423,18 +423,8 @@ impl Tunnel {
                     } else {
                         let down_f = stream_to_socket(&mut down, &mut wr, &counters.down, None);
                         tokio::pin!(down_f);
-                        let mut down_done = false;
-                        while !(up_done && down_done) {
-                            tokio::select! {
-                                r = &mut up_f, if !up_done => {
-                                    up_done = true;
-                                    if let Err(e) = r { end = end_of(e); break; }
-                                }
-                                r = &mut down_f, if !down_done => {
-                                    down_done = true;
-                                    if let Err(e) = r { end = end_of(e); break; }
-                                }
-                            }
+                        if let Err(e) = both_directions(up_f.as_mut(), up_done, down_f).await {
+                            end = end_of(e);
                         }
                     }
                 }

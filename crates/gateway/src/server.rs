@@ -35,7 +35,7 @@ use crate::protocol::{
 use crate::recording::{
     Direction, FILE_EXTENSION, Recorder, RecordingConfig, RecordingHeader, read_recording,
 };
-use crate::splice::{SpliceError, Tap, socket_to_stream, stream_to_socket};
+use crate::splice::{SpliceError, Tap, both_directions, socket_to_stream, stream_to_socket};
 
 /// How long live connections survive a store that cannot be read (their
 /// permissions cannot be re-checked) before they are closed.
@@ -777,23 +777,12 @@ impl Gateway {
                 });
                 r
             };
-            let both = async {
-                // Either side failing ends the connection; a clean EOF waits
-                // for the other direction.
-                let (up, down) = (up, down);
-                tokio::pin!(up, down);
-                let mut up_done = false;
-                let mut down_done = false;
-                while !(up_done && down_done) {
-                    tokio::select! {
-                        r = &mut up, if !up_done => { up_done = true; if r.is_err() { break; } }
-                        r = &mut down, if !down_done => { down_done = true; if r.is_err() { break; } }
-                    }
-                }
-            };
+            tokio::pin!(up, down);
+            // The first direction to end (cleanly or not) is noted above.
+            let both = both_directions(up, false, down);
             tokio::select! {
                 reason = conn.kill.killed() => Some(reason),
-                () = both => None,
+                _ = both => None,
             }
             // A kill that raced with the stream error it caused wins: the
             // record must say who ended it.

@@ -57,6 +57,29 @@ impl Tap<'_> {
     }
 }
 
+/// Drives both directions of a connection until both have finished, or the
+/// first error. `up_done` says the upward direction already finished (it
+/// must then not be polled again). A clean end of one direction waits for
+/// the other: half-closed connections stay usable.
+pub async fn both_directions<U, D>(
+    mut up: std::pin::Pin<&mut U>,
+    mut up_done: bool,
+    mut down: std::pin::Pin<&mut D>,
+) -> Result<(), SpliceError>
+where
+    U: std::future::Future<Output = Result<(), SpliceError>>,
+    D: std::future::Future<Output = Result<(), SpliceError>>,
+{
+    let mut down_done = false;
+    while !(up_done && down_done) {
+        tokio::select! {
+            r = &mut up, if !up_done => { up_done = true; r?; }
+            r = &mut down, if !down_done => { down_done = true; r?; }
+        }
+    }
+    Ok(())
+}
+
 /// Queues `data` on `send`, waiting for flow-control capacity.
 pub async fn send_all(send: &mut SendStream<Bytes>, mut data: Bytes) -> Result<(), SpliceError> {
     while !data.is_empty() {
