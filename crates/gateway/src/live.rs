@@ -153,6 +153,13 @@ impl Registry {
         lock(&self.conns).len()
     }
 
+    /// Byte counters (up, down) of one live connection, if it is live here.
+    pub fn bytes(&self, id: TunnelSessionId) -> Option<(u64, u64)> {
+        lock(&self.conns)
+            .get(&id)
+            .map(|c| (c.bytes_up.load(Ordering::Relaxed), c.bytes_down.load(Ordering::Relaxed)))
+    }
+
     /// Live byte counters of every connection.
     pub fn snapshot(&self) -> Vec<LiveSnapshot> {
         lock(&self.conns)

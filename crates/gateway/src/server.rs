@@ -175,6 +175,11 @@ impl Gateway {
         self.live.snapshot()
     }
 
+    /// Bytes (up, down) so far of one connection live on this gateway.
+    pub fn live_bytes(&self, id: TunnelSessionId) -> Option<(u64, u64)> {
+        self.live.bytes(id)
+    }
+
     /// Closes one live connection (API/CLI kill). `false` if it is not live
     /// here.
     pub fn kill_connection(&self, id: TunnelSessionId) -> bool {

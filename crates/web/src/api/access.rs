@@ -329,14 +329,7 @@ pub async fn list_sessions(
         f.user = Some(me.user.id);
     }
     let rows = st.store.list_tunnel_sessions(&f).await.map_err(store_error)?;
-    let live = st.gateway.live_connections();
-    let out: Vec<_> = rows
-        .iter()
-        .map(|s| {
-            let l = live.iter().find(|l| l.id == s.id).map(|l| (l.bytes_up, l.bytes_down));
-            session_view(s, l)
-        })
-        .collect();
+    let out: Vec<_> = rows.iter().map(|s| session_view(s, st.gateway.live_bytes(s.id))).collect();
     Ok(Json(json!({"sessions": out})).into_response())
 }
 
@@ -358,9 +351,7 @@ pub async fn show_session(
     _: NoBody,
 ) -> Result<Response, ApiError> {
     let s = visible_session(&st, &me, &id).await?;
-    let live = st.gateway.live_connections();
-    let l = live.iter().find(|l| l.id == s.id).map(|l| (l.bytes_up, l.bytes_down));
-    Ok(Json(json!({"session": session_view(&s, l)})).into_response())
+    Ok(Json(json!({"session": session_view(&s, st.gateway.live_bytes(s.id))})).into_response())
 }
 
 /// `POST /tunnel-sessions/{id}/kill`: closes a live connection at once
