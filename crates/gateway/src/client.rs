@@ -254,24 +254,6 @@ pub struct Tunnel {
     pub credential_expires_at: String,
 }
 
-/// Tunables of the client's HTTP/2 (match the gateway's).
-#[derive(Debug, Clone)]
-pub struct TunnelTuning {
-    pub stream_window: u32,
-    pub tunnel_window: u32,
-    pub max_frame_size: u32,
-}
-
-impl Default for TunnelTuning {
-    fn default() -> Self {
-        Self {
-            stream_window: 4 * 1024 * 1024,
-            tunnel_window: 32 * 1024 * 1024,
-            max_frame_size: 256 * 1024,
-        }
-    }
-}
-
 impl Tunnel {
     /// Opens a tunnel: TLS (ALPN `sekimori/1`), the signed hello, HTTP/2.
     pub async fn open(
@@ -313,14 +295,13 @@ impl Tunnel {
             }
             Reply::Refused(r) => return Err(ClientError::Refused(r)),
         };
-        let tuning = TunnelTuning::default();
         let (send, conn) = h2::client::Builder::new()
-            .initial_window_size(tuning.stream_window)
-            .initial_connection_window_size(tuning.tunnel_window)
-            .max_frame_size(tuning.max_frame_size)
+            .initial_window_size(protocol::STREAM_WINDOW)
+            .initial_connection_window_size(protocol::TUNNEL_WINDOW)
+            .max_frame_size(protocol::MAX_FRAME_SIZE)
             .max_concurrent_reset_streams(1024)
-            .max_send_buffer_size(1024 * 1024)
-            .max_header_list_size(16 * 1024)
+            .max_send_buffer_size(protocol::MAX_SEND_BUFFER)
+            .max_header_list_size(protocol::MAX_HEADER_LIST)
             .handshake::<_, Bytes>(tls)
             .await?;
         tokio::spawn(async move {

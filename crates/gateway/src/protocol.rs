@@ -40,6 +40,18 @@ pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-sekimori-tunnel-v1";
 /// Bytes of exported keying material signed.
 pub const EXPORTER_LEN: usize = 32;
 
+/// HTTP/2 flow-control window per tunnelled connection, bytes (both ends).
+pub const STREAM_WINDOW: u32 = 4 * 1024 * 1024;
+/// HTTP/2 flow-control window per tunnel, bytes (both ends).
+pub const TUNNEL_WINDOW: u32 = 32 * 1024 * 1024;
+/// Largest HTTP/2 frame either end accepts, bytes.
+pub const MAX_FRAME_SIZE: u32 = 256 * 1024;
+/// Most bytes queued for sending on one stream.
+pub const MAX_SEND_BUFFER: usize = 1024 * 1024;
+/// Largest header list either end accepts: a stream's headers are two short
+/// values, so anything big is refused (h2's own default is 16 MiB).
+pub const MAX_HEADER_LIST: u32 = 16 * 1024;
+
 /// HTTP/2 header naming the access request (grant) of a tunnelled connection.
 pub const HEADER_REQUEST: &str = "sekimori-request";
 /// HTTP/2 header naming the port of a tunnelled connection.

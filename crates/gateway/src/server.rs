@@ -72,9 +72,9 @@ impl Default for GatewayConfig {
             connect_timeout: Duration::from_secs(10),
             max_connections: 20_000,
             max_streams_per_tunnel: 20_000,
-            stream_window: 4 * 1024 * 1024,
-            tunnel_window: 32 * 1024 * 1024,
-            max_frame_size: 256 * 1024,
+            stream_window: protocol::STREAM_WINDOW,
+            tunnel_window: protocol::TUNNEL_WINDOW,
+            max_frame_size: protocol::MAX_FRAME_SIZE,
         }
     }
 }
@@ -312,9 +312,8 @@ impl Gateway {
             .initial_connection_window_size(self.cfg.tunnel_window)
             .max_frame_size(self.cfg.max_frame_size)
             .max_concurrent_streams(self.cfg.max_streams_per_tunnel)
-            .max_send_buffer_size(1024 * 1024)
-            // A stream's headers are two short values: refuse anything big.
-            .max_header_list_size(16 * 1024)
+            .max_send_buffer_size(protocol::MAX_SEND_BUFFER)
+            .max_header_list_size(protocol::MAX_HEADER_LIST)
             .handshake::<_, Bytes>(tls)
             .await
         {
