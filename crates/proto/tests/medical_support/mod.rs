@@ -172,3 +172,18 @@ pub fn tcp_streams(name: &str, server_port: u16) -> (Vec<u8>, Vec<u8>) {
     }
     (c, s)
 }
+
+/// The two byte streams of the TCP connection between `client_port` and
+/// `server_port` (client → server, server → client).
+pub fn tcp_conversation(name: &str, client_port: u16, server_port: u16) -> (Vec<u8>, Vec<u8>) {
+    let mut c = Vec::new();
+    let mut s = Vec::new();
+    for g in segs(name).into_iter().filter(|g| g.tcp) {
+        if (g.sport, g.dport) == (client_port, server_port) {
+            c.extend_from_slice(&g.payload);
+        } else if (g.sport, g.dport) == (server_port, client_port) {
+            s.extend_from_slice(&g.payload);
+        }
+    }
+    (c, s)
+}
