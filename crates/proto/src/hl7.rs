@@ -304,7 +304,7 @@ pub fn probe_stream(_ctx: &Ctx, client: &[u8], server: &[u8]) -> Verdict {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
     use super::*;
 
