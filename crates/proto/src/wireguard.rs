@@ -78,6 +78,7 @@ pub fn probe_datagram(ctx: &Ctx, _side: Side, payload: &[u8]) -> Verdict {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, reason = "fixed-size test vectors")]
 mod tests {
     use super::*;
 
