@@ -1,1 +1,383 @@
-//! TODO(issue 4): flow table, identification, inventory.
+//! The passive sensor: packets in; flows, identified applications, an
+//! inventory of devices and aggregated conversations out.
+//!
+//! - [`flow`]: the bidirectional flow table (direction by handshake,
+//!   TCP state, idle and active timeouts, bounded memory with counted
+//!   eviction).
+//! - [`ident`]: feeds each flow's first bytes to the protocol probes of
+//!   `sekimori_proto::identify` and keeps the app and facts they report.
+//! - [`inventory`]: assets merged by MAC and IP, with names, vendor,
+//!   product, version, protocols and a role guess.
+//! - [`conversation`]: traffic per asset pair, service and time bucket.
+//! - [`record`]: the flow records `sekimori analyze` prints.
+//!
+//! [`Analyzer`] ties them together for one analysis; [`analyze_files`]
+//! runs it over capture files. Everything is driven by packet time, so a
+//! capture analyses the same however fast it is read.
+//!
+//! Hot path: a packet is decoded without allocation
+//! (`sekimori_proto::packet::decode`), its flow found with one hash
+//! lookup, counted, and — only while a flow is being identified — its
+//! payload shown to the probes. No per-packet allocation or formatting.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sekimori_capture::{CaptureError, CaptureFile, ExternalFlow};
+use sekimori_proto::App;
+use sekimori_proto::packet::{Layer3, LinkType, NonIp, Packet, Transport};
+use thiserror::Error;
+
+pub mod conversation;
+pub mod flow;
+pub mod ident;
+pub mod inventory;
+pub mod oui;
+pub mod record;
+
+pub use conversation::{Conversation, Conversations, Service};
+pub use flow::{EndReason, FlowConfig, FlowKey, FlowTable, Timestamp};
+pub use inventory::{Asset, Inventory};
+pub use record::{FlowRecord, Mac};
+
+use flow::{PacketMeta, proto};
+
+/// What an analysis is run with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Flow table limits and timeouts.
+    pub flows: FlowConfig,
+    /// Length of a conversation bucket.
+    pub conversation_bucket: Duration,
+    /// Show payloads to the protocol probes (off: flows and counters only).
+    pub identify: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            flows: FlowConfig::default(),
+            conversation_bucket: Duration::from_secs(60),
+            identify: true,
+        }
+    }
+}
+
+/// Why an analysis stopped early.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// A capture file could not be opened or read past some point; the
+    /// error names the file and the byte offset.
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+}
+
+/// Counters of one analysis.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    /// Files read (completely or up to an error).
+    pub files: u64,
+    /// Frames read.
+    pub packets: u64,
+    /// Their frame (wire) bytes.
+    pub bytes: u64,
+    /// Frames the decoder rejected (counted, not in any flow).
+    pub undecodable: u64,
+    /// Frames skipped by the capture reader (unknown interface or link
+    /// type).
+    pub skipped: u64,
+    /// Non-IP frames (ARP, LLDP, CDP, others).
+    pub non_ip: u64,
+    /// IP fragments.
+    pub fragments: u64,
+    /// Flow records imported from other sources (Zeek, NetFlow).
+    pub imported_flows: u64,
+    /// The flow table's counters (created, evicted, …).
+    pub table: flow::TableStats,
+}
+
+/// The result of an analysis: what `sekimori analyze --format json`
+/// prints (`flows`, `assets`, `alerts`), plus conversations and counters
+/// for callers that want them.
+#[derive(Debug, serde::Serialize)]
+pub struct Analysis {
+    /// Flow records, by first packet time, then endpoints.
+    pub flows: Vec<FlowRecord>,
+    /// Assets, by IP address (assets without one last).
+    pub assets: Vec<Asset>,
+    /// Alerts (the policy engine fills these; always empty here).
+    pub alerts: Vec<serde_json::Value>,
+    /// Conversations per asset pair, service and bucket.
+    #[serde(skip)]
+    pub conversations: Vec<Conversation>,
+    #[serde(skip)]
+    pub stats: Stats,
+}
+
+/// One analysis in progress: feed it frames, packets or flow records in
+/// time order (per source), then [`Analyzer::finish`].
+#[derive(Debug)]
+pub struct Analyzer {
+    identify: bool,
+    table: FlowTable,
+    inventory: Inventory,
+    conversations: Conversations,
+    flows: Vec<FlowRecord>,
+    stats: Stats,
+    next_sweep: Timestamp,
+}
+
+/// How often (in packet time) idle flows are looked for.
+const SWEEP: Duration = Duration::from_secs(1);
+
+impl Analyzer {
+    /// A new analysis.
+    pub fn new(opts: &Options) -> Analyzer {
+        Analyzer {
+            identify: opts.identify,
+            table: FlowTable::new(opts.flows.clone()),
+            inventory: Inventory::new(),
+            conversations: Conversations::new(opts.conversation_bucket),
+            flows: Vec::new(),
+            stats: Stats::default(),
+            next_sweep: Timestamp(0),
+        }
+    }
+
+    /// One captured frame of link type `link`, `wire_len` bytes long on the
+    /// wire. A frame that does not decode is counted and skipped.
+    #[inline]
+    pub fn frame(&mut self, ts: Timestamp, link: LinkType, wire_len: u32, data: &[u8]) {
+        match sekimori_proto::packet::decode(link, data) {
+            Ok(p) => self.packet(ts, wire_len, &p),
+            Err(_) => {
+                self.stats.packets += 1;
+                self.stats.bytes += u64::from(wire_len);
+                self.stats.undecodable += 1;
+            }
+        }
+    }
+
+    /// One decoded packet.
+    #[inline]
+    pub fn packet(&mut self, ts: Timestamp, wire_len: u32, pkt: &Packet<'_>) {
+        self.stats.packets += 1;
+        self.stats.bytes += u64::from(wire_len);
+        if ts >= self.next_sweep {
+            self.table.expire(ts);
+            self.next_sweep = ts.plus(SWEEP);
+        }
+        match &pkt.l3 {
+            Layer3::Ip { ip, transport } => {
+                let (protocol, sport, dport, icmp) = match *transport {
+                    Transport::Tcp { sport, dport, .. } => (proto::TCP, sport, dport, [0, 0]),
+                    Transport::Udp { sport, dport, .. } => (proto::UDP, sport, dport, [0, 0]),
+                    Transport::Icmp { kind, code } => (proto::ICMP, 0, 0, [kind, code]),
+                    Transport::Icmpv6 { kind, code } => (proto::ICMPV6, 0, 0, [kind, code]),
+                    Transport::Other { protocol } => (protocol, 0, 0, [0, 0]),
+                };
+                let (key, dir) = FlowKey::new(pkt.vlan, protocol, ip.src, sport, ip.dst, dport);
+                let meta = PacketMeta {
+                    wire_len,
+                    tcp_flags: match transport {
+                        Transport::Tcp { flags, .. } => Some(*flags),
+                        _ => None,
+                    },
+                    fragment: ip.fragment,
+                    src_mac: pkt.src_mac,
+                    dst_group: pkt.dst_mac.is_some_and(|m| m[0] & 1 != 0),
+                    icmp,
+                };
+                if ip.fragment {
+                    self.stats.fragments += 1;
+                }
+                let found = self.table.lookup(&key, dir, ts, &meta);
+                self.conversations.before_packet(&key, self.table.flow_mut(found.idx), ts);
+                self.table.count(found, ts, &meta);
+                if self.identify {
+                    let flow = self.table.flow_mut(found.idx);
+                    if !flow.ident_done() {
+                        match *transport {
+                            Transport::Tcp { seq, flags, payload, .. } => {
+                                ident::tcp(flow, &key, dir, seq, flags, payload);
+                            }
+                            Transport::Udp { payload, .. } => ident::udp(flow, &key, dir, payload),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            Layer3::NonIp(n) => {
+                self.stats.non_ip += 1;
+                self.non_ip(ts, pkt.src_mac, n);
+            }
+        }
+        if !self.table.ended.is_empty() {
+            self.drain_ended();
+        }
+    }
+
+    fn non_ip(&mut self, ts: Timestamp, src_mac: Option<[u8; 6]>, n: &NonIp<'_>) {
+        match *n {
+            NonIp::Arp { sender_mac, sender_ip, .. } => {
+                self.inventory.arp(sender_mac, sender_ip.into(), ts);
+            }
+            NonIp::Lldp(pdu) | NonIp::Cdp(pdu) if self.identify => {
+                let Some(mac) = src_mac else { return };
+                if let Some((app, facts)) = ident::frame(mac, pdu) {
+                    self.inventory.frame(mac, app, &facts, ts);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn drain_ended(&mut self) {
+        for e in std::mem::take(&mut self.table.ended) {
+            let flow::Ended { key, mut flow, reason } = e;
+            self.conversations.flush(&key, &mut flow);
+            let rec = FlowRecord::from_flow(&key, flow, reason);
+            self.inventory.flow(&rec);
+            self.flows.push(rec);
+        }
+    }
+
+    /// A flow measured elsewhere (Zeek `conn.log`, NetFlow/IPFIX): added
+    /// to the flows, the inventory and the conversations as it is. Its
+    /// bytes are what the source counted (IP bytes), its app is unknown
+    /// (the source's service name becomes the `port_hint`).
+    pub fn external_flow(&mut self, x: &ExternalFlow) {
+        let ts =
+            |t: sekimori_capture::Timestamp| Timestamp(u64::try_from(t.as_nanos()).unwrap_or(0));
+        let hint = x.app_hint.as_deref().and_then(|h| h.split(',').next()).and_then(|h| {
+            App::from_name(h).map(App::as_str).or(match h {
+                "ssl" => Some("tls"),
+                _ => None,
+            })
+        });
+        let rec = FlowRecord {
+            src: x.src,
+            dst: x.dst,
+            sport: x.sport,
+            dport: x.dport,
+            transport: flow::transport_name(x.protocol),
+            app: None,
+            port_hint: hint.or_else(|| record::port_hint(x.protocol, x.dport)),
+            packets_out: x.packets_out,
+            packets_in: x.packets_in,
+            bytes_out: x.bytes_out,
+            bytes_in: x.bytes_in,
+            first: ts(x.first),
+            last: ts(x.last),
+            vlan: None,
+            vlan_inner: None,
+            tcp_state: None,
+            direction_guessed: false,
+            fragments: 0,
+            src_mac: x.src_mac.map(Mac),
+            dst_mac: x.dst_mac.map(Mac),
+            to_group_mac: false,
+            end: EndReason::Imported,
+            continued: false,
+            facts: Vec::new(),
+        };
+        let service = Service::Port { transport: x.protocol, port: x.dport };
+        let counts = conversation::Counts {
+            packets_out: x.packets_out,
+            packets_in: x.packets_in,
+            bytes_out: x.bytes_out,
+            bytes_in: x.bytes_in,
+            flows: 1,
+        };
+        self.conversations.add_record(rec.src, rec.dst, service, rec.first, counts);
+        self.inventory.flow(&rec);
+        self.flows.push(rec);
+        self.stats.imported_flows += 1;
+    }
+
+    /// Flows tracked now.
+    pub fn live_flows(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Ends every open flow and builds the result.
+    pub fn finish(mut self) -> Analysis {
+        self.table.drain(EndReason::End);
+        self.drain_ended();
+        let assets = self.inventory.assets();
+        let mut asset_of = std::collections::HashMap::new();
+        for a in &assets {
+            for ip in &a.ips {
+                asset_of.insert(*ip, a.id.clone());
+            }
+        }
+        let conversations = self
+            .conversations
+            .into_sorted(|ip| asset_of.get(&ip).cloned().unwrap_or_else(|| format!("ip:{ip}")));
+        let mut flows = self.flows;
+        flows.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        let mut stats = self.stats;
+        stats.table = self.table.stats;
+        Analysis { flows, assets, alerts: Vec::new(), conversations, stats }
+    }
+}
+
+/// An analysis and, if reading stopped early, why. Everything read before
+/// the error is in `analysis`.
+#[derive(Debug)]
+pub struct Outcome {
+    pub analysis: Analysis,
+    pub error: Option<Error>,
+}
+
+/// Analyses capture files as one: packets are taken in file order and
+/// within a file in the order recorded (not re-sorted by time), so flows
+/// spanning files join up when the files follow each other in time.
+/// Reading stops at the first file that cannot be read on; the result
+/// holds everything read before.
+///
+/// Flow-record inputs (Zeek `conn.log`, NetFlow/IPFIX export captures)
+/// enter through [`Analyzer::external_flow`]; a file that is not a capture
+/// is where a reader for them plugs in (see `read_capture`).
+pub fn analyze_files<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Outcome {
+    let mut an = Analyzer::new(opts);
+    let mut error = None;
+    for p in paths {
+        if let Err(e) = read_capture(&mut an, p.as_ref()) {
+            error = Some(e);
+            break;
+        }
+    }
+    Outcome { analysis: an.finish(), error }
+}
+
+/// One file, for tests: the whole analysis, or the error.
+pub fn analyze_file(path: impl AsRef<Path>, opts: &Options) -> Result<Analysis, Error> {
+    let out = analyze_files(&[path], opts);
+    match out.error {
+        Some(e) => Err(e),
+        None => Ok(out.analysis),
+    }
+}
+
+/// Reads one pcap/pcapng file into the analysis. Problems that concern one
+/// packet only (an unknown interface) skip that packet; any other problem
+/// ends the file with an error naming its offset.
+fn read_capture(an: &mut Analyzer, path: &Path) -> Result<(), Error> {
+    let mut file = CaptureFile::open(path)?;
+    an.stats.files += 1;
+    loop {
+        match file.next_packet() {
+            Ok(Some(p)) => {
+                let ts = Timestamp(u64::try_from(p.ts.as_nanos()).unwrap_or(0));
+                an.frame(ts, p.link, p.origlen.max(p.caplen), p.data);
+            }
+            Ok(None) => return Ok(()),
+            Err(e) if !e.what.is_fatal() => an.stats.skipped += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,194 @@
+//! Flow records: what `analyze` prints for each flow, and what the
+//! inventory and the store consume.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use sekimori_proto::identify::{DATAGRAM, STREAM};
+use sekimori_proto::{App, Fact, FactKey, Subject};
+use serde::ser::{SerializeSeq, SerializeStruct};
+
+use crate::flow::{EndReason, Flow, FlowKey, Timestamp, proto, transport_name};
+
+/// A MAC address, printed `00:1b:21:0a:bc:de`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mac(pub [u8; 6]);
+
+impl fmt::Display for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
+impl serde::Serialize for Mac {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// One flow (or one segment of a long flow) as printed. `src` is the
+/// client; `out` counts what the client sent, `in` what the server sent.
+///
+/// Bytes are frame bytes: each packet's original (on-the-wire) length as
+/// the capture records it, the quantity tshark's conversation tables and
+/// nfpcapd-style tools count. (Flow records imported from NetFlow or Zeek
+/// carry IP bytes instead: what those sources measure.)
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FlowRecord {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// Client port (ICMP: the first packet's type).
+    pub sport: u16,
+    /// Server port (ICMP: the first packet's code).
+    pub dport: u16,
+    /// `tcp`, `udp`, `icmp`, `icmpv6`, `esp`, … ([`transport_name`]).
+    pub transport: &'static str,
+    /// The application a probe recognised from the payload (never from
+    /// the port alone); `null` when none did.
+    pub app: Option<App>,
+    /// When `app` is null: the probe whose usual port the server port is
+    /// (`"tls"` for 443) — a hint, not an identification.
+    pub port_hint: Option<&'static str>,
+    pub packets_out: u64,
+    pub packets_in: u64,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub first: Timestamp,
+    pub last: Timestamp,
+    /// Outer 802.1Q VLAN ID.
+    pub vlan: Option<u16>,
+    /// Inner VLAN ID (QinQ).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vlan_inner: Option<u16>,
+    /// TCP only (see [`Flow::tcp_state`]).
+    pub tcp_state: Option<&'static str>,
+    /// The client/server direction was guessed from ports (no handshake).
+    pub direction_guessed: bool,
+    /// IP fragments among the packets.
+    pub fragments: u32,
+    /// The client's MAC (the source MAC of its frames; a router's MAC
+    /// when the client is beyond one).
+    pub src_mac: Option<Mac>,
+    /// The server's MAC, likewise.
+    pub dst_mac: Option<Mac>,
+    /// The first packet went to a broadcast or multicast MAC: the
+    /// destination is a group (an IP directed broadcast), not a host.
+    /// Used by the inventory; not printed.
+    #[serde(skip)]
+    pub to_group_mac: bool,
+    /// Why this record was written.
+    pub end: EndReason,
+    /// Whether this record continues an earlier one of the same flow
+    /// (active timeout).
+    pub continued: bool,
+    /// Identity facts from the payload.
+    #[serde(serialize_with = "facts_out")]
+    pub facts: Vec<Fact>,
+}
+
+impl FlowRecord {
+    /// The record of a flow that left the table.
+    pub fn from_flow(key: &FlowKey, flow: Flow, end: EndReason) -> FlowRecord {
+        let (c, s) = (flow.client(), flow.server());
+        let p = key.protocol();
+        let (sport, dport) = match p {
+            proto::ICMP | proto::ICMPV6 => (u16::from(flow.icmp[0]), u16::from(flow.icmp[1])),
+            _ => (key.port(c), key.port(s)),
+        };
+        let [v0, v1] = key.vlan();
+        FlowRecord {
+            src: key.addr(c),
+            dst: key.addr(s),
+            sport,
+            dport,
+            transport: transport_name(p),
+            app: flow.app,
+            port_hint: if flow.app.is_none() { port_hint(p, dport) } else { None },
+            packets_out: flow.packets[c],
+            packets_in: flow.packets[s],
+            bytes_out: flow.bytes[c],
+            bytes_in: flow.bytes[s],
+            first: flow.first,
+            last: flow.last,
+            vlan: (v0 != 0).then_some(v0),
+            vlan_inner: (v1 != 0).then_some(v1),
+            tcp_state: (p == proto::TCP).then(|| flow.tcp_state()),
+            direction_guessed: flow.direction_guessed(),
+            fragments: flow.fragments,
+            src_mac: flow.mac(c).map(Mac),
+            dst_mac: flow.mac(s).map(Mac),
+            to_group_mac: flow.to_group_mac(),
+            end,
+            continued: flow.continued(),
+            facts: flow.facts,
+        }
+    }
+
+    /// Ordering for output: first time, then the endpoints and transport.
+    pub fn sort_key(&self) -> impl Ord + '_ {
+        (
+            self.first,
+            self.src,
+            self.sport,
+            self.dst,
+            self.dport,
+            self.transport,
+            self.vlan,
+            self.last,
+        )
+    }
+}
+
+/// The probe usually found on `port` of `transport`, if any.
+pub fn port_hint(transport: u8, port: u16) -> Option<&'static str> {
+    match transport {
+        proto::TCP => STREAM.iter().find(|p| p.ports.contains(&port)).map(|p| p.name),
+        proto::UDP => DATAGRAM.iter().find(|p| p.ports.contains(&port)).map(|p| p.name),
+        _ => None,
+    }
+}
+
+/// How a fact's subject is printed: `about` is `client`, `server`, `mac`
+/// or `ip`; the last two name the host in `subject`.
+pub fn about(s: &Subject) -> (&'static str, Option<String>) {
+    match s {
+        Subject::Client => ("client", None),
+        Subject::Server => ("server", None),
+        Subject::Mac(m) => ("mac", Some(Mac(*m).to_string())),
+        Subject::Ip(ip) => ("ip", Some(ip.to_string())),
+    }
+}
+
+struct FactOut<'a>(&'a Fact);
+
+impl serde::Serialize for FactOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (about, subject) = about(&self.0.subject);
+        let mut st = s.serialize_struct("Fact", 4)?;
+        st.serialize_field("key", &self.0.key)?;
+        st.serialize_field("about", about)?;
+        if let Some(subject) = subject {
+            st.serialize_field("subject", &subject)?;
+        } else {
+            st.skip_field("subject")?;
+        }
+        st.serialize_field("value", &self.0.value)?;
+        st.end()
+    }
+}
+
+fn facts_out<S: serde::Serializer>(facts: &[Fact], s: S) -> Result<S::Ok, S::Error> {
+    let mut seq = s.serialize_seq(Some(facts.len()))?;
+    for f in facts {
+        seq.serialize_element(&FactOut(f))?;
+    }
+    seq.end()
+}
+
+/// A fact's key and value, for assets (whose subject is the asset).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct KeyValue {
+    pub key: FactKey,
+    pub value: String,
+}

@@ -1,0 +1,197 @@
+//! The analysis end to end on real captures (values cross-checked with
+//! tshark), and on records and packets built here.
+
+use std::net::IpAddr;
+
+use sekimori_proto::FactKey;
+
+use super::*;
+
+fn pcap(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/pcaps").join(name)
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+#[test]
+fn dicom_capture_gives_one_identified_flow_and_two_assets() {
+    // tshark -q -z conv,tcp: 10.20.5.31:46165 <-> 10.20.1.10:11112,
+    // 86 frames / 106503 bytes from the SCU, 21 / 2582 back.
+    let a = analyze_file(pcap("gen_dicom_echo_store_find.pcap"), &Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(a.flows.len(), 1);
+    let f = &a.flows[0];
+    assert_eq!(
+        (f.src, f.sport, f.dst, f.dport),
+        (ip("10.20.5.31"), 46165, ip("10.20.1.10"), 11112)
+    );
+    assert_eq!(f.transport, "tcp");
+    assert_eq!((f.packets_out, f.packets_in, f.bytes_out, f.bytes_in), (86, 21, 106_503, 2582));
+    assert_eq!(f.tcp_state, Some("closed"));
+    assert!(!f.direction_guessed);
+    assert_eq!(f.first.rfc3339(), "2026-11-22T11:11:44.869975Z");
+    assert_eq!(f.last.rfc3339(), "2026-11-22T11:11:45.036451Z");
+    // Identification is the DICOM module's; whatever it says must reach the
+    // flow and the assets.
+    if f.app == Some(App::Dicom) {
+        let calling = f.facts.iter().find(|x| x.key == FactKey::DicomCallingAe);
+        assert_eq!(calling.map(|x| x.value.as_str()), Some("CT_SCANNER_01"));
+        let pacs = a.assets.iter().find(|x| x.ip == Some(ip("10.20.1.10")));
+        assert_eq!(pacs.map(|p| p.role), Some(Some("pacs-or-modality")));
+    }
+    assert_eq!(a.assets.len(), 2);
+    assert_eq!(a.stats.packets, 107);
+    assert_eq!(a.stats.table.created, 1);
+    // The JSON has exactly the contract's top-level keys.
+    let v = serde_json::to_value(&a).unwrap_or_default();
+    let keys: Vec<&String> = v.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    assert_eq!(keys, ["alerts", "assets", "flows"]);
+    let text = serde_json::to_string(&a).unwrap_or_default();
+    assert!(
+        text.starts_with(r#"{"flows":[{"src":"10.20.5.31","dst":"10.20.1.10","sport":46165"#),
+        "{text}"
+    );
+    assert_eq!(v["flows"][0]["bytes_out"], 106_503);
+    assert_eq!(v["flows"][0]["first"], "2026-11-22T11:11:44.869975Z");
+}
+
+#[test]
+fn conversations_add_up_to_the_flows() {
+    let a = analyze_file(pcap("gen_dicom_echo_store_find.pcap"), &Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    // All 107 packets fall in one minute (tshark: epoch 1795345904..905).
+    assert_eq!(a.conversations.len(), 1);
+    let c = &a.conversations[0];
+    assert_eq!(
+        c.client_asset,
+        a.assets
+            .iter()
+            .find(|x| x.ip == Some(ip("10.20.5.31")))
+            .map(|x| x.id.clone())
+            .unwrap_or_default()
+    );
+    assert_eq!(
+        (
+            c.counts.packets_out,
+            c.counts.packets_in,
+            c.counts.bytes_out,
+            c.counts.bytes_in,
+            c.counts.flows
+        ),
+        (86, 21, 106_503, 2582, 1)
+    );
+    assert_eq!(c.start.rfc3339(), "2026-11-22T11:11:00.000000Z");
+}
+
+#[test]
+fn conversations_split_a_flow_at_bucket_boundaries() {
+    let opts = Options { conversation_bucket: Duration::from_secs(1), ..Options::default() };
+    let a =
+        analyze_file(pcap("ndpi_ssdp_m_search_ua.pcap"), &opts).unwrap_or_else(|e| panic!("{e}"));
+    // tshark: 4 frames of 216 bytes, at +0, +1, +2, +3 s: one flow, four buckets.
+    assert_eq!(a.flows.len(), 1);
+    assert_eq!(a.conversations.len(), 4, "{:#?}", a.conversations);
+    assert!(a.conversations.iter().all(|c| c.counts.packets_out == 1 && c.counts.bytes_out == 216));
+    assert_eq!(a.conversations.iter().map(|c| c.counts.flows).sum::<u64>(), 1);
+    assert_eq!(
+        a.conversations[0].service.to_string(),
+        a.flows[0].app.map_or("udp/1900".into(), |x| x.to_string())
+    );
+}
+
+#[test]
+fn a_truncated_capture_keeps_what_was_read_and_names_the_offset() {
+    let whole = std::fs::read(pcap("gen_dicom_echo_store_find.pcap")).unwrap_or_default();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, whole.get(..50_000).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+    let out = analyze_files(&[cut.as_path()], &Options::default());
+    let Some(Error::Capture(e)) = &out.error else { panic!("no error: {:?}", out.error) };
+    // Record 47 starts at byte 48555 and needs 1514 bytes; the file ends first.
+    assert_eq!(e.offset, 48_555, "{e}");
+    assert_eq!(e.file, cut);
+    // The 46 records before it are in the result (tshark -c 46: 38 frames /
+    // 46745 bytes from the SCU, 8 / 1050 back).
+    let f = &out.analysis.flows[0];
+    assert_eq!((f.packets_out, f.packets_in, f.bytes_out, f.bytes_in), (38, 8, 46_745, 1050));
+    assert_eq!(out.analysis.stats.packets, 46);
+}
+
+#[test]
+fn several_files_are_one_analysis() {
+    let files = [pcap("gen_hl7_mllp_adt_oru.pcap"), pcap("gen_dicom_echo_store_find.pcap")];
+    let out = analyze_files(&files, &Options::default());
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let a = out.analysis;
+    assert_eq!(a.stats.files, 2);
+    assert_eq!(a.flows.len(), 3);
+    // Sorted by first packet time.
+    assert!(a.flows.windows(2).all(|w| w[0].first <= w[1].first));
+    assert_eq!(a.assets.len(), 4);
+    let ips: Vec<Option<IpAddr>> = a.assets.iter().map(|x| x.ip).collect();
+    let mut sorted = ips.clone();
+    sorted.sort();
+    assert_eq!(ips, sorted, "assets by IP");
+}
+
+#[test]
+fn a_missing_file_is_an_error_naming_it() {
+    let out = analyze_files(&[pcap("no-such.pcap")], &Options::default());
+    let Some(Error::Capture(e)) = out.error else { panic!("no error") };
+    assert!(e.to_string().contains("no-such.pcap"), "{e}");
+    assert!(out.analysis.flows.is_empty());
+}
+
+#[test]
+fn identification_can_be_off() {
+    let opts = Options { identify: false, ..Options::default() };
+    let a =
+        analyze_file(pcap("gen_hl7_mllp_adt_oru.pcap"), &opts).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(a.flows.len(), 2);
+    assert!(a.flows.iter().all(|f| f.app.is_none() && f.facts.is_empty()));
+    assert!(a.flows.iter().all(|f| f.port_hint == Some("hl7")));
+}
+
+#[test]
+fn esp_is_named_by_its_protocol() {
+    let a = analyze_file(pcap("arkime_ikev1.pcap"), &Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let esp: Vec<&FlowRecord> = a.flows.iter().filter(|f| f.transport == "esp").collect();
+    assert_eq!(esp.len(), 1);
+    assert_eq!(esp[0].app, Some(App::Esp));
+    // tshark -Y esp: 148 packets each way between 2003:51:6012::2 and ::4.
+    assert_eq!((esp[0].packets_out, esp[0].packets_in), (148, 148));
+}
+
+#[test]
+fn external_flow_records_join_the_analysis() {
+    let mut an = Analyzer::new(&Options::default());
+    an.external_flow(&ExternalFlow {
+        source: sekimori_capture::FlowSource::ZeekConn,
+        id: Some("CHhAvVGS1DHFjwGM9".into()),
+        src: ip("10.20.7.44"),
+        dst: ip("10.20.1.20"),
+        sport: 33361,
+        dport: 2575,
+        protocol: 6,
+        packets_out: 8,
+        packets_in: 5,
+        bytes_out: 600,
+        bytes_in: 300,
+        first: sekimori_capture::Timestamp::from_secs_nanos(1_700_000_000, 0),
+        last: sekimori_capture::Timestamp::from_secs_nanos(1_700_000_001, 0),
+        app_hint: None,
+        src_mac: None,
+        dst_mac: None,
+    });
+    let a = an.finish();
+    assert_eq!(a.flows.len(), 1);
+    assert_eq!(a.flows[0].end, EndReason::Imported);
+    assert_eq!(a.flows[0].port_hint, Some("hl7"));
+    assert_eq!(a.assets.len(), 2);
+    assert_eq!(a.conversations.len(), 1);
+    assert_eq!(a.conversations[0].counts.bytes_out, 600);
+    assert_eq!(a.stats.imported_flows, 1);
+}
