@@ -28,10 +28,7 @@ pub fn parse(payload: &[u8]) -> Option<Cdp> {
         return None;
     }
     r.skip(3).ok()?; // TTL, checksum
-    let mut cdp = Cdp {
-        version,
-        ..Cdp::default()
-    };
+    let mut cdp = Cdp { version, ..Cdp::default() };
     let mut n = 0;
     while !r.is_empty() && n < 64 {
         let kind = r.u16_be().ok()?;
@@ -104,11 +101,7 @@ pub fn probe_frame(src_mac: [u8; 6], payload: &[u8]) -> Verdict {
             facts.extend(Fact::new(subject, FactKey::Version, &v));
         }
     }
-    Verdict::Yes {
-        app: App::Cdp,
-        facts,
-        more: false,
-    }
+    Verdict::Yes { app: App::Cdp, facts, more: false }
 }
 
 #[cfg(test)]
@@ -117,9 +110,7 @@ mod tests {
 
     #[test]
     fn lldp_is_not_cdp() {
-        let lldp = [
-            0x02, 0x07, 4, 0, 1, 2, 3, 4, 5, 0x04, 0x02, 5, b'x', 0x06, 0x02, 0, 120, 0, 0,
-        ];
+        let lldp = [0x02, 0x07, 4, 0, 1, 2, 3, 4, 5, 0x04, 0x02, 5, b'x', 0x06, 0x02, 0, 120, 0, 0];
         assert_eq!(probe_frame([0; 6], &lldp), Verdict::No);
     }
 

@@ -35,11 +35,7 @@ pub enum Error {
     Incomplete(#[from] Incomplete),
     /// A header field holds a value no DICOM peer sends.
     #[error("invalid DICOM {field} {value:#x} at offset {offset}")]
-    Invalid {
-        field: &'static str,
-        offset: usize,
-        value: u32,
-    },
+    Invalid { field: &'static str, offset: usize, value: u32 },
 }
 
 /// Which association PDU.
@@ -112,36 +108,20 @@ fn header(input: &[u8]) -> Result<Option<(AssociateKind, &[u8])>, Error> {
             return Ok(None);
         }
         _ => {
-            return Err(Error::Invalid {
-                field: "PDU type",
-                offset: 0,
-                value: kind.into(),
-            });
+            return Err(Error::Invalid { field: "PDU type", offset: 0, value: kind.into() });
         }
     };
     if reserved != 0 {
-        return Err(Error::Invalid {
-            field: "reserved byte",
-            offset: 1,
-            value: reserved.into(),
-        });
+        return Err(Error::Invalid { field: "reserved byte", offset: 1, value: reserved.into() });
     }
     if !(FIXED as u32..=MAX_ASSOCIATE_LEN).contains(&len) {
-        return Err(Error::Invalid {
-            field: "PDU length",
-            offset: 2,
-            value: len,
-        });
+        return Err(Error::Invalid { field: "PDU length", offset: 2, value: len });
     }
     Ok(Some((kind, r.take(len_usize(len)?)?)))
 }
 
 fn len_usize(len: u32) -> Result<usize, Error> {
-    usize::try_from(len).map_err(|_| Error::Invalid {
-        field: "PDU length",
-        offset: 2,
-        value: len,
-    })
+    usize::try_from(len).map_err(|_| Error::Invalid { field: "PDU length", offset: 2, value: len })
 }
 
 /// Parses the body (after the 6-byte PDU header). With `strict` false, stops
@@ -230,11 +210,7 @@ fn item(r: &mut Reader<'_>, a: &mut Associate) -> Result<(), Error> {
             }
         }
         _ => {
-            return Err(Error::Invalid {
-                field: "item type",
-                offset: off,
-                value: kind.into(),
-            });
+            return Err(Error::Invalid { field: "item type", offset: off, value: kind.into() });
         }
     }
     Ok(())
@@ -243,10 +219,7 @@ fn item(r: &mut Reader<'_>, a: &mut Associate) -> Result<(), Error> {
 /// An AE title: 16 bytes of the default character repertoire, padded with
 /// spaces; leading and trailing spaces are not significant.
 fn ae_title(raw: &[u8], offset: usize) -> Result<String, Error> {
-    if let Some(bad) = raw
-        .iter()
-        .position(|b| !(0x20..0x7f).contains(b) && *b != 0)
-    {
+    if let Some(bad) = raw.iter().position(|b| !(0x20..0x7f).contains(b) && *b != 0) {
         let value = raw.get(bad).copied().unwrap_or_default();
         return Err(Error::Invalid {
             field: "AE title",
@@ -256,19 +229,13 @@ fn ae_title(raw: &[u8], offset: usize) -> Result<String, Error> {
     }
     let t = text(raw);
     if t.is_empty() {
-        return Err(Error::Invalid {
-            field: "AE title",
-            offset,
-            value: 0x20,
-        });
+        return Err(Error::Invalid { field: "AE title", offset, value: 0x20 });
     }
     Ok(t)
 }
 
 fn text(raw: &[u8]) -> String {
-    String::from_utf8_lossy(raw)
-        .trim_matches(|c: char| c == ' ' || c == '\0')
-        .to_owned()
+    String::from_utf8_lossy(raw).trim_matches(|c: char| c == ' ' || c == '\0').to_owned()
 }
 
 /// A UID: digits and dots, padded with a NUL to an even length.
@@ -353,11 +320,7 @@ fn request(client: &[u8]) -> Request {
                 [t] => *t == ASSOCIATE_RQ,
                 [t, z, ..] => *t == ASSOCIATE_RQ && *z == 0,
             };
-            return if plausible {
-                Request::NeedMore
-            } else {
-                Request::No
-            };
+            return if plausible { Request::NeedMore } else { Request::No };
         }
     };
     if kind != ASSOCIATE_RQ || reserved != 0 || !(FIXED as u32..=MAX_ASSOCIATE_LEN).contains(&len) {
@@ -392,9 +355,7 @@ fn ae_prefix_plausible(body: &[u8]) -> bool {
         [_, v, ..] => v & 1 == 1,
         _ => true,
     };
-    let ae = body
-        .get(4..36)
-        .unwrap_or_else(|| body.get(4..).unwrap_or_default());
+    let ae = body.get(4..36).unwrap_or_else(|| body.get(4..).unwrap_or_default());
     version_ok && ae.iter().all(|b| (0x20..0x7f).contains(b) || *b == 0)
 }
 
@@ -419,49 +380,20 @@ pub fn probe_stream(_ctx: &Ctx, client: &[u8], server: &[u8]) -> Verdict {
         Request::Seen(a, complete) => (a, complete),
     };
     let mut facts = Vec::new();
-    push(
-        &mut facts,
-        Subject::Client,
-        FactKey::DicomCallingAe,
-        &rq.calling_ae,
-    );
-    push(
-        &mut facts,
-        Subject::Client,
-        FactKey::DicomAeTitle,
-        &rq.calling_ae,
-    );
-    push(
-        &mut facts,
-        Subject::Server,
-        FactKey::DicomCalledAe,
-        &rq.called_ae,
-    );
-    push(
-        &mut facts,
-        Subject::Server,
-        FactKey::DicomAeTitle,
-        &rq.called_ae,
-    );
+    push(&mut facts, Subject::Client, FactKey::DicomCallingAe, &rq.calling_ae);
+    push(&mut facts, Subject::Client, FactKey::DicomAeTitle, &rq.calling_ae);
+    push(&mut facts, Subject::Server, FactKey::DicomCalledAe, &rq.called_ae);
+    push(&mut facts, Subject::Server, FactKey::DicomAeTitle, &rq.called_ae);
     implementation(&mut facts, Subject::Client, &rq);
     for pc in &rq.presentation_contexts {
         if let Some(uid) = &pc.abstract_syntax {
-            push(
-                &mut facts,
-                Subject::Client,
-                FactKey::DicomSopClass,
-                &sop_class_label(uid),
-            );
+            push(&mut facts, Subject::Client, FactKey::DicomSopClass, &sop_class_label(uid));
         }
     }
     let answered = match parse_associate(server) {
         Ok(Some(ac)) if ac.kind == AssociateKind::Accept => {
             implementation(&mut facts, Subject::Server, &ac);
-            for pc in ac
-                .presentation_contexts
-                .iter()
-                .filter(|pc| pc.result == Some(0))
-            {
+            for pc in ac.presentation_contexts.iter().filter(|pc| pc.result == Some(0)) {
                 let proposed = rq.presentation_contexts.iter().find(|p| p.id == pc.id);
                 if let Some(uid) = proposed.and_then(|p| p.abstract_syntax.as_deref()) {
                     push(
@@ -476,15 +408,11 @@ pub fn probe_stream(_ctx: &Ctx, client: &[u8], server: &[u8]) -> Verdict {
         }
         // A reject, abort or anything unparseable: nothing more to learn.
         Ok(_) | Err(Error::Invalid { .. }) => true,
-        Err(Error::Incomplete(_)) => server
-            .first()
-            .is_some_and(|t| *t != ASSOCIATE_AC && *t != ASSOCIATE_RJ),
+        Err(Error::Incomplete(_)) => {
+            server.first().is_some_and(|t| *t != ASSOCIATE_AC && *t != ASSOCIATE_RJ)
+        }
     };
-    Verdict::Yes {
-        app: App::Dicom,
-        facts,
-        more: !(answered && rq_complete),
-    }
+    Verdict::Yes { app: App::Dicom, facts, more: !(answered && rq_complete) }
 }
 
 fn implementation(facts: &mut Vec<Fact>, subject: Subject, a: &Associate) {
@@ -503,10 +431,7 @@ mod tests {
     use super::*;
 
     fn ctx() -> Ctx {
-        Ctx {
-            client_port: 40000,
-            server_port: 11112,
-        }
+        Ctx { client_port: 40000, server_port: 11112 }
     }
 
     /// A minimal request built by hand: called ANY-SCP, calling ECHOSCU,
@@ -539,23 +464,14 @@ mod tests {
     fn parses_a_request() {
         let a = parse_associate(&small_rq()).unwrap().unwrap();
         assert_eq!(a.kind, AssociateKind::Request);
-        assert_eq!(
-            (a.called_ae.as_str(), a.calling_ae.as_str()),
-            ("ANY-SCP", "ECHOSCU")
-        );
-        assert_eq!(
-            a.application_context.as_deref(),
-            Some("1.2.840.10008.3.1.1.1")
-        );
+        assert_eq!((a.called_ae.as_str(), a.calling_ae.as_str()), ("ANY-SCP", "ECHOSCU"));
+        assert_eq!(a.application_context.as_deref(), Some("1.2.840.10008.3.1.1.1"));
         assert_eq!(a.presentation_contexts.len(), 1);
         assert_eq!(
             a.presentation_contexts[0].abstract_syntax.as_deref(),
             Some("1.2.840.10008.1.1")
         );
-        assert_eq!(
-            a.presentation_contexts[0].transfer_syntaxes,
-            vec!["1.2.840.10008.1.2"]
-        );
+        assert_eq!(a.presentation_contexts[0].transfer_syntaxes, vec!["1.2.840.10008.1.2"]);
         assert_eq!(a.max_pdu_length, Some(0x4000));
         assert_eq!(a.implementation_version.as_deref(), Some("X_10"));
     }
@@ -564,10 +480,7 @@ mod tests {
     fn every_prefix_needs_more_then_identifies() {
         let rq = small_rq();
         for n in 0..rq.len() {
-            assert!(
-                matches!(parse_associate(&rq[..n]), Err(Error::Incomplete(_))),
-                "prefix {n}"
-            );
+            assert!(matches!(parse_associate(&rq[..n]), Err(Error::Incomplete(_))), "prefix {n}");
             let v = probe_stream(&ctx(), &rq[..n], b"");
             // Identified once the application context item is in.
             if n < 74 + 4 + 21 {
@@ -580,25 +493,14 @@ mod tests {
 
     #[test]
     fn not_dicom() {
-        assert_eq!(
-            probe_stream(&ctx(), b"GET / HTTP/1.1\r\n", b""),
-            Verdict::No
-        );
-        assert_eq!(
-            probe_stream(&ctx(), &[1, 0, 0, 0, 0, 10], b""),
-            Verdict::No,
-            "too short"
-        );
+        assert_eq!(probe_stream(&ctx(), b"GET / HTTP/1.1\r\n", b""), Verdict::No);
+        assert_eq!(probe_stream(&ctx(), &[1, 0, 0, 0, 0, 10], b""), Verdict::No, "too short");
         let mut rq = small_rq();
         rq[12] = 0x07; // control character in the called AE title
         assert_eq!(probe_stream(&ctx(), &rq, b""), Verdict::No);
         assert!(matches!(
             parse_associate(&rq),
-            Err(Error::Invalid {
-                field: "AE title",
-                offset: 12,
-                value: 7
-            })
+            Err(Error::Invalid { field: "AE title", offset: 12, value: 7 })
         ));
         // P-DATA is recognised as another PDU and never parsed.
         assert_eq!(parse_associate(&[4, 0, 0, 0, 0, 2, 0xaa, 0xbb]), Ok(None));

@@ -46,11 +46,7 @@ pub enum Error {
     BadName { offset: usize },
     /// More records than a real message carries, or bytes after the last one.
     #[error("implausible DNS {field} {value} at offset {offset}")]
-    Implausible {
-        field: &'static str,
-        offset: usize,
-        value: usize,
-    },
+    Implausible { field: &'static str, offset: usize, value: usize },
 }
 
 /// A question.
@@ -127,11 +123,7 @@ pub fn parse(msg: &[u8]) -> Result<Message, Error> {
     let total = qd + an + ns + ar;
     // Each question takes at least 5 bytes, each record 11.
     if total > MAX_RECORDS || qd * 5 + (an + ns + ar) * 11 > r.remaining() {
-        return Err(Error::Implausible {
-            field: "record count",
-            offset: 4,
-            value: total,
-        });
+        return Err(Error::Implausible { field: "record count", offset: 4, value: total });
     }
     let mut questions = Vec::with_capacity(qd);
     for _ in 0..qd {
@@ -140,11 +132,7 @@ pub fn parse(msg: &[u8]) -> Result<Message, Error> {
         let class = r.u16_be()?;
         questions.push(Question { name, qtype, class });
     }
-    let mut sections = [
-        Vec::with_capacity(an),
-        Vec::with_capacity(ns),
-        Vec::with_capacity(ar),
-    ];
+    let mut sections = [Vec::with_capacity(an), Vec::with_capacity(ns), Vec::with_capacity(ar)];
     for (section, n) in sections.iter_mut().zip([an, ns, ar]) {
         for _ in 0..n {
             section.push(record(msg, &mut r)?);
@@ -188,10 +176,7 @@ fn record(msg: &[u8], r: &mut Reader<'_>) -> Result<Record, Error> {
         33 if netbios_of(&name).is_none() => {
             d.skip(4)?; // priority, weight
             let port = d.u16_be()?;
-            Rdata::Srv {
-                port,
-                target: name_at(msg, rdata_off + 6)?,
-            }
+            Rdata::Srv { port, target: name_at(msg, rdata_off + 6)? }
         }
         16 => {
             let mut strings = Vec::new();
@@ -228,12 +213,7 @@ fn record(msg: &[u8], r: &mut Reader<'_>) -> Result<Record, Error> {
         }
         _ => Rdata::Other,
     };
-    Ok(Record {
-        name,
-        rtype,
-        class,
-        data,
-    })
+    Ok(Record { name, rtype, class, data })
 }
 
 fn name_at(msg: &[u8], offset: usize) -> Result<String, Error> {
@@ -281,10 +261,7 @@ pub fn name(msg: &[u8], r: &mut Reader<'_>) -> Result<String, Error> {
                 let low = at.u8()?;
                 let target = usize::from(u16::from_be_bytes([len & 0x3f, low]));
                 if target >= pos {
-                    return Err(Error::BadPointer {
-                        offset: pos,
-                        target,
-                    });
+                    return Err(Error::BadPointer { offset: pos, target });
                 }
                 if !jumped {
                     r.skip(2)?;
@@ -315,13 +292,7 @@ pub fn decode_netbios(label: &str) -> Option<(String, u8)> {
     let (suffix, name) = bytes.split_last()?;
     let name: String = name
         .iter()
-        .map(|&c| {
-            if c.is_ascii_graphic() || c == b' ' {
-                char::from(c)
-            } else {
-                '?'
-            }
-        })
+        .map(|&c| if c.is_ascii_graphic() || c == b' ' { char::from(c) } else { '?' })
         .collect();
     Some((name.trim_end().to_owned(), *suffix))
 }
@@ -346,17 +317,9 @@ fn flavour(ctx: &Ctx, m: &Message) -> App {
 }
 
 fn looks_netbios(m: &Message) -> bool {
-    let first = m
-        .questions
-        .first()
-        .map(|q| (q.name.as_str(), q.qtype))
-        .or_else(|| {
-            m.answers
-                .iter()
-                .chain(&m.additional)
-                .next()
-                .map(|r| (r.name.as_str(), r.rtype))
-        });
+    let first = m.questions.first().map(|q| (q.name.as_str(), q.qtype)).or_else(|| {
+        m.answers.iter().chain(&m.additional).next().map(|r| (r.name.as_str(), r.rtype))
+    });
     matches!(first, Some((n, 0x20 | 0x21)) if netbios_of(n).is_some())
 }
 
@@ -439,11 +402,9 @@ fn txt_facts(strings: &[String], from: Subject, out: &mut Facts) {
             continue;
         };
         match k.to_ascii_lowercase().as_str() {
-            "model" | "md" | "ty" | "usb_mdl" | "product" => out.add(
-                from,
-                FactKey::Product,
-                v.trim_matches(|c| c == '(' || c == ')'),
-            ),
+            "model" | "md" | "ty" | "usb_mdl" | "product" => {
+                out.add(from, FactKey::Product, v.trim_matches(|c| c == '(' || c == ')'))
+            }
             "manufacturer" | "usb_mfg" | "mfg" => out.add(from, FactKey::Vendor, v),
             _ => {}
         }
@@ -477,11 +438,8 @@ fn nbns_facts(m: &Message, from: Subject, out: &mut Facts) {
                 };
                 for (flags, ip) in entries {
                     let group = flags & 0x8000 != 0;
-                    let subject = if ip.is_unspecified() {
-                        from
-                    } else {
-                        Subject::Ip(IpAddr::V4(*ip))
-                    };
+                    let subject =
+                        if ip.is_unspecified() { from } else { Subject::Ip(IpAddr::V4(*ip)) };
                     if let Some(key) = netbios_fact(&name, suffix, group) {
                         out.add(subject, key, &name);
                     }
@@ -542,24 +500,14 @@ pub fn parse_datagram(d: &[u8]) -> Result<Datagram, Error> {
     let len = usize::from(r.u16_be()?);
     r.skip(2)?; // packet offset
     if len != r.remaining() {
-        return Err(Error::Implausible {
-            field: "datagram length",
-            offset: 10,
-            value: len,
-        });
+        return Err(Error::Implausible { field: "datagram length", offset: 10, value: len });
     }
     let src_off = r.offset();
     let source = netbios_of(&name(d, &mut r)?).ok_or(Error::BadName { offset: src_off })?;
     let dst_off = r.offset();
     let destination = netbios_of(&name(d, &mut r)?).ok_or(Error::BadName { offset: dst_off })?;
     let smb = r.rest();
-    Ok(Datagram {
-        msg_type,
-        source_ip,
-        source,
-        destination,
-        announcement: browser(smb),
-    })
+    Ok(Datagram { msg_type, source_ip, source, destination, announcement: browser(smb) })
 }
 
 /// The browser announcement in an SMB Trans to \MAILSLOT\BROWSE, if any.
@@ -587,13 +535,7 @@ fn browser(smb: &[u8]) -> Option<Announcement> {
     let os_major = a.u8().ok()?;
     let os_minor = a.u8().ok()?;
     let server_type = a.u32_le().ok()?;
-    Some(Announcement {
-        command,
-        server_name,
-        os_major,
-        os_minor,
-        server_type,
-    })
+    Some(Announcement { command, server_name, os_major, os_minor, server_type })
 }
 
 fn datagram_facts(dg: &Datagram, from: Subject, out: &mut Facts) {
@@ -616,10 +558,7 @@ fn datagram_facts(dg: &Datagram, from: Subject, out: &mut Facts) {
                 out.add(
                     from,
                     FactKey::Description,
-                    &format!(
-                        "Windows {}.{} (browser announcement)",
-                        a.os_major, a.os_minor
-                    ),
+                    &format!("Windows {}.{} (browser announcement)", a.os_major, a.os_minor),
                 );
             }
         }
@@ -635,11 +574,7 @@ pub fn probe_datagram(ctx: &Ctx, side: Side, payload: &[u8]) -> Verdict {
         && let Ok(dg) = parse_datagram(payload)
     {
         datagram_facts(&dg, from, &mut facts);
-        return Verdict::Yes {
-            app: App::NetbiosDgm,
-            facts: facts.0,
-            more: true,
-        };
+        return Verdict::Yes { app: App::NetbiosDgm, facts: facts.0, more: true };
     }
     let Ok(m) = parse(payload) else {
         return Verdict::No;
@@ -653,11 +588,7 @@ pub fn probe_datagram(ctx: &Ctx, side: Side, payload: &[u8]) -> Verdict {
         App::Nbns => nbns_facts(&m, from, &mut facts),
         _ => dns_facts(app, &m, from, &mut facts),
     }
-    Verdict::Yes {
-        app,
-        facts: facts.0,
-        more: true,
-    }
+    Verdict::Yes { app, facts: facts.0, more: true }
 }
 
 #[cfg(test)]
@@ -667,10 +598,7 @@ mod tests {
     use super::*;
 
     fn ctx(port: u16) -> Ctx {
-        Ctx {
-            client_port: 50000,
-            server_port: port,
-        }
+        Ctx { client_port: 50000, server_port: port }
     }
 
     /// A response for www.example.com A 93.184.216.34 with a compressed
@@ -701,11 +629,7 @@ mod tests {
         let p = response();
         for n in 0..p.len() {
             assert!(parse(&p[..n]).is_err(), "prefix {n}");
-            assert_eq!(
-                probe_datagram(&ctx(53), Side::Server, &p[..n]),
-                Verdict::No,
-                "prefix {n}"
-            );
+            assert_eq!(probe_datagram(&ctx(53), Side::Server, &p[..n]), Verdict::No, "prefix {n}");
         }
     }
 
@@ -714,13 +638,7 @@ mod tests {
         // A question whose name points at itself.
         let mut p = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
         p.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
-        assert_eq!(
-            parse(&p),
-            Err(Error::BadPointer {
-                offset: 12,
-                target: 12
-            })
-        );
+        assert_eq!(parse(&p), Err(Error::BadPointer { offset: 12, target: 12 }));
         // Two labels pointing forward then back.
         let mut p = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
         p.extend_from_slice(&[1, b'a', 0xc0, 12, 0, 1, 0, 1]);
@@ -730,10 +648,7 @@ mod tests {
 
     #[test]
     fn netbios_first_level_decoding() {
-        assert_eq!(
-            decode_netbios("ENEEEKFCDJDICACACACACACACACACAAA"),
-            Some(("MDJR98".into(), 0))
-        );
+        assert_eq!(decode_netbios("ENEEEKFCDJDICACACACACACACACACAAA"), Some(("MDJR98".into(), 0)));
         assert_eq!(decode_netbios("ENEEEKFCDJDICACACACACACACACACAA"), None);
     }
 
@@ -749,26 +664,17 @@ mod tests {
         let txt: &[u8] = b"\x0fty=HP LaserJet4\x0ausb_MFG=HP";
         p.extend_from_slice(&[0xc0, 39, 0, 16, 0, 1, 0, 0, 0, 60, 0, txt.len() as u8]);
         p.extend_from_slice(txt);
-        let Verdict::Yes { app, facts, .. } = probe_datagram(
-            &Ctx {
-                client_port: 5353,
-                server_port: 5353,
-            },
-            Side::Client,
-            &p,
-        ) else {
+        let Verdict::Yes { app, facts, .. } =
+            probe_datagram(&Ctx { client_port: 5353, server_port: 5353 }, Side::Client, &p)
+        else {
             panic!("{:?}", parse(&p))
         };
         assert_eq!(app, App::Mdns);
         assert_eq!(
             facts,
             vec![
-                Fact::new(
-                    Subject::Client,
-                    FactKey::DnsName,
-                    "Lab Printer._ipp._tcp.local"
-                )
-                .unwrap(),
+                Fact::new(Subject::Client, FactKey::DnsName, "Lab Printer._ipp._tcp.local")
+                    .unwrap(),
                 Fact::new(Subject::Client, FactKey::Product, "HP LaserJet4").unwrap(),
                 Fact::new(Subject::Client, FactKey::Vendor, "HP").unwrap(),
             ]

@@ -58,21 +58,13 @@ pub fn parse_msh(message: &[u8]) -> Result<Msh, Error> {
         Some(e) => window.get(..e).unwrap_or_default(),
         None if window.len() == MAX_MSH => window,
         None => {
-            return Err(Incomplete {
-                offset: message.len(),
-                needed: 1,
-            }
-            .into());
+            return Err(Incomplete { offset: message.len(), needed: 1 }.into());
         }
     };
     // fields[n] is MSH-(n+1): MSH-1 is the separator itself, so the split
     // starts at MSH-2 after the segment name.
     let mut fields: [&[u8]; 13] = [&[]; 13];
-    for (slot, f) in fields
-        .iter_mut()
-        .skip(1)
-        .zip(segment.split(|b| *b == sep).skip(1))
-    {
+    for (slot, f) in fields.iter_mut().skip(1).zip(segment.split(|b| *b == sep).skip(1)) {
         *slot = f;
     }
     let [
@@ -119,22 +111,14 @@ fn header_sep(m: &[u8]) -> Result<u8, Error> {
     for (i, want) in b"MSH".iter().enumerate() {
         match m.get(i) {
             None => {
-                return Err(Incomplete {
-                    offset: m.len(),
-                    needed: 3 - i,
-                }
-                .into());
+                return Err(Incomplete { offset: m.len(), needed: 3 - i }.into());
             }
             Some(b) if b != want => return Err(Error::NotMsh { offset: i }),
             Some(_) => {}
         }
     }
     let Some(&sep) = m.get(3) else {
-        return Err(Incomplete {
-            offset: 3,
-            needed: 1,
-        }
-        .into());
+        return Err(Incomplete { offset: 3, needed: 1 }.into());
     };
     if sep.is_ascii_alphanumeric() || !sep.is_ascii_graphic() {
         return Err(Error::NotMsh { offset: 3 });
@@ -143,11 +127,7 @@ fn header_sep(m: &[u8]) -> Result<u8, Error> {
     for i in 4..=9 {
         match m.get(i) {
             None => {
-                return Err(Incomplete {
-                    offset: i,
-                    needed: 1,
-                }
-                .into());
+                return Err(Incomplete { offset: i, needed: 1 }.into());
             }
             Some(&b) if b == sep && i >= 6 => return Ok(sep),
             Some(&b) if b.is_ascii_graphic() && !b.is_ascii_alphanumeric() && b != sep && i < 9 => {
@@ -182,10 +162,7 @@ fn side(bytes: &[u8]) -> Side {
     let mut out = Vec::new();
     for _ in 0..MAX_MESSAGES {
         // Between messages: the MLLP trailer's CR, stray line ends.
-        let start = rest
-            .iter()
-            .position(|b| !matches!(b, b'\r' | b'\n'))
-            .unwrap_or(rest.len());
+        let start = rest.iter().position(|b| !matches!(b, b'\r' | b'\n')).unwrap_or(rest.len());
         rest = rest.get(start..).unwrap_or_default();
         let (framed, msg) = match rest.split_first() {
             None => break,
@@ -195,18 +172,10 @@ fn side(bytes: &[u8]) -> Side {
         match parse_msh(msg) {
             Ok(h) => out.push(h),
             Err(Error::Incomplete(_)) => {
-                return if out.is_empty() {
-                    Side::NeedMore
-                } else {
-                    Side::Hl7(out)
-                };
+                return if out.is_empty() { Side::NeedMore } else { Side::Hl7(out) };
             }
             Err(Error::NotMsh { .. }) => {
-                return if out.is_empty() {
-                    Side::No
-                } else {
-                    Side::Hl7(out)
-                };
+                return if out.is_empty() { Side::No } else { Side::Hl7(out) };
             }
         }
         // Skip the rest of the message without reading it.
@@ -224,11 +193,7 @@ fn side(bytes: &[u8]) -> Side {
             None => break,
         }
     }
-    if out.is_empty() {
-        Side::NeedMore
-    } else {
-        Side::Hl7(out)
-    }
+    if out.is_empty() { Side::NeedMore } else { Side::Hl7(out) }
 }
 
 fn push(facts: &mut Vec<Fact>, subject: Subject, key: FactKey, value: &Option<String>) {
@@ -240,30 +205,10 @@ fn push(facts: &mut Vec<Fact>, subject: Subject, key: FactKey, value: &Option<St
 }
 
 fn facts_of(facts: &mut Vec<Fact>, sender: Subject, peer: Subject, msh: &Msh) {
-    push(
-        facts,
-        sender,
-        FactKey::Hl7SendingApp,
-        &msh.sending_application,
-    );
-    push(
-        facts,
-        sender,
-        FactKey::Hl7SendingFacility,
-        &msh.sending_facility,
-    );
-    push(
-        facts,
-        peer,
-        FactKey::Hl7ReceivingApp,
-        &msh.receiving_application,
-    );
-    push(
-        facts,
-        peer,
-        FactKey::Hl7ReceivingFacility,
-        &msh.receiving_facility,
-    );
+    push(facts, sender, FactKey::Hl7SendingApp, &msh.sending_application);
+    push(facts, sender, FactKey::Hl7SendingFacility, &msh.sending_facility);
+    push(facts, peer, FactKey::Hl7ReceivingApp, &msh.receiving_application);
+    push(facts, peer, FactKey::Hl7ReceivingFacility, &msh.receiving_facility);
     push(facts, sender, FactKey::Hl7MessageType, &msh.message_type);
     push(facts, sender, FactKey::Hl7Version, &msh.version);
 }
@@ -277,10 +222,9 @@ pub fn probe_stream(_ctx: &Ctx, client: &[u8], server: &[u8]) -> Verdict {
     let s = side(server);
     let mut facts = Vec::new();
     let mut seen = false;
-    for (msgs, sender, peer) in [
-        (&c, Subject::Client, Subject::Server),
-        (&s, Subject::Server, Subject::Client),
-    ] {
+    for (msgs, sender, peer) in
+        [(&c, Subject::Client, Subject::Server), (&s, Subject::Server, Subject::Client)]
+    {
         if let Side::Hl7(list) = msgs {
             seen = true;
             for m in list {
@@ -289,11 +233,7 @@ pub fn probe_stream(_ctx: &Ctx, client: &[u8], server: &[u8]) -> Verdict {
         }
     }
     if seen {
-        return Verdict::Yes {
-            app: App::Hl7,
-            facts,
-            more: true,
-        };
+        return Verdict::Yes { app: App::Hl7, facts, more: true };
     }
     match (c, s, client.is_empty()) {
         (Side::NeedMore, _, false) => Verdict::NeedMore,
@@ -309,10 +249,7 @@ mod tests {
     use super::*;
 
     fn ctx() -> Ctx {
-        Ctx {
-            client_port: 40000,
-            server_port: 2575,
-        }
+        Ctx { client_port: 40000, server_port: 2575 }
     }
 
     const ORU: &[u8] = b"\x0bMSH|^~\\&|LAB^1.2.3^ISO|MAIN|EHR|HOSP|20250101||ORU^R01^ORU_R01|1|P|2.5.1\rPID|1||12345^^^MRN||DOE^JOHN\rOBX|1|NM|HR||72\r\x1c\r";
@@ -331,9 +268,7 @@ mod tests {
                 version: Some("2.5.1".into()),
             }
         );
-        let Verdict::Yes { facts, .. } = probe_stream(&ctx(), ORU, b"") else {
-            panic!()
-        };
+        let Verdict::Yes { facts, .. } = probe_stream(&ctx(), ORU, b"") else { panic!() };
         let all: String = facts.iter().map(|f| f.value.as_str()).collect();
         assert!(!all.contains("DOE") && !all.contains("12345") && !all.contains("72"));
     }
@@ -346,10 +281,7 @@ mod tests {
             if n <= msh_end {
                 assert_eq!(v, Verdict::NeedMore, "prefix {n}");
             } else {
-                assert!(
-                    matches!(v, Verdict::Yes { app: App::Hl7, .. }),
-                    "prefix {n}"
-                );
+                assert!(matches!(v, Verdict::Yes { app: App::Hl7, .. }), "prefix {n}");
             }
         }
     }
@@ -365,10 +297,7 @@ mod tests {
 
     #[test]
     fn not_hl7() {
-        assert_eq!(
-            probe_stream(&ctx(), b"GET / HTTP/1.1\r\n", b""),
-            Verdict::No
-        );
+        assert_eq!(probe_stream(&ctx(), b"GET / HTTP/1.1\r\n", b""), Verdict::No);
         assert_eq!(probe_stream(&ctx(), b"\x0bMSA|AA", b""), Verdict::No);
         assert_eq!(probe_stream(&ctx(), b"MSHA", b""), Verdict::No);
         assert_eq!(parse_msh(b"MSH|abcd|"), Err(Error::NotMsh { offset: 4 }));

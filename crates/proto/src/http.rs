@@ -48,10 +48,7 @@ pub struct Head<'a> {
 impl<'a> Head<'a> {
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| *v)
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| *v)
     }
 }
 
@@ -90,13 +87,8 @@ pub fn parse_request(buf: &[u8]) -> Parsed<'_> {
     // The method, as far as it is there.
     let sp = buf.iter().position(|c| *c == b' ');
     let method = sp.map_or(buf, |i| buf.get(..i).unwrap_or_default());
-    let known = METHODS.iter().any(|m| {
-        if sp.is_some() {
-            *m == method
-        } else {
-            m.starts_with(method)
-        }
-    });
+    let known =
+        METHODS.iter().any(|m| if sp.is_some() { *m == method } else { m.starts_with(method) });
     if !known {
         return Parsed::No;
     }
@@ -148,11 +140,7 @@ fn head<'a>(
     lines: impl Iterator<Item = (&'a [u8], bool)>,
     capped: bool,
 ) -> Head<'a> {
-    let mut h = Head {
-        start,
-        headers: Vec::new(),
-        complete: capped,
-    };
+    let mut h = Head { start, headers: Vec::new(), complete: capped };
     for (line, terminated) in lines {
         if !terminated {
             break;
@@ -185,11 +173,7 @@ pub fn probe_stream(_ctx: &Ctx, client: &[u8], server: &[u8]) -> Verdict {
         facts.extend(Fact::from_bytes(Subject::Server, FactKey::HttpHost, host));
     }
     if let Some(ua) = req.header("user-agent") {
-        facts.extend(Fact::from_bytes(
-            Subject::Client,
-            FactKey::HttpUserAgent,
-            ua,
-        ));
+        facts.extend(Fact::from_bytes(Subject::Client, FactKey::HttpUserAgent, ua));
     }
     let resp_done = match parse_response(server) {
         Parsed::Head(resp) => {
@@ -201,11 +185,7 @@ pub fn probe_stream(_ctx: &Ctx, client: &[u8], server: &[u8]) -> Verdict {
         Parsed::No => true,
         Parsed::NeedMore => false,
     };
-    Verdict::Yes {
-        app: App::Http,
-        facts,
-        more: !(req.complete && resp_done),
-    }
+    Verdict::Yes { app: App::Http, facts, more: !(req.complete && resp_done) }
 }
 
 #[cfg(test)]
@@ -215,10 +195,7 @@ mod tests {
     use super::*;
 
     fn ctx() -> Ctx {
-        Ctx {
-            client_port: 50000,
-            server_port: 80,
-        }
+        Ctx { client_port: 50000, server_port: 80 }
     }
 
     const REQ: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: pacs.example\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n";
@@ -252,19 +229,14 @@ mod tests {
             }
         }
         for n in 0..RESP.len() {
-            let Verdict::Yes { more, .. } = probe_stream(&ctx(), REQ, &RESP[..n]) else {
-                panic!()
-            };
+            let Verdict::Yes { more, .. } = probe_stream(&ctx(), REQ, &RESP[..n]) else { panic!() };
             assert!(more, "prefix {n}");
         }
     }
 
     #[test]
     fn not_http() {
-        assert_eq!(
-            probe_stream(&ctx(), b"GETX / HTTP/1.1\r\n", b""),
-            Verdict::No
-        );
+        assert_eq!(probe_stream(&ctx(), b"GETX / HTTP/1.1\r\n", b""), Verdict::No);
         assert_eq!(probe_stream(&ctx(), b"GET / SSH-2.0\r\n", b""), Verdict::No);
         assert_eq!(probe_stream(&ctx(), b"\x16\x03\x01", b""), Verdict::No);
         assert_eq!(probe_stream(&ctx(), b"GET /\x00", b""), Verdict::No);

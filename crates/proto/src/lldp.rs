@@ -67,9 +67,9 @@ pub fn parse(payload: &[u8]) -> Option<Lldpdu> {
                 let addr = v.vec_u8().ok()?;
                 let ip = match addr {
                     [1, a, b, c, d] => Some(IpAddr::V4(Ipv4Addr::new(*a, *b, *c, *d))),
-                    [2, rest @ ..] => <[u8; 16]>::try_from(rest)
-                        .ok()
-                        .map(|a| IpAddr::V6(Ipv6Addr::from(a))),
+                    [2, rest @ ..] => {
+                        <[u8; 16]>::try_from(rest).ok().map(|a| IpAddr::V6(Ipv6Addr::from(a)))
+                    }
                     _ => None,
                 };
                 if let Some(ip) = ip
@@ -127,10 +127,8 @@ pub fn describe(desc: &str) -> (Option<&'static str>, Option<String>, Option<Str
     for key in ["version ", "revision ", "junos "] {
         if let Some(i) = lower.find(key) {
             let after = desc.get(i + key.len()..).unwrap_or_default();
-            let token: String = after
-                .chars()
-                .take_while(|c| !c.is_whitespace() && *c != ',')
-                .collect();
+            let token: String =
+                after.chars().take_while(|c| !c.is_whitespace() && *c != ',').collect();
             if token.chars().any(|c| c.is_ascii_digit()) {
                 version = Some(token);
                 break;
@@ -170,11 +168,7 @@ pub fn probe_frame(src_mac: [u8; 6], payload: &[u8]) -> Verdict {
             facts.extend(Fact::new(subject, FactKey::Version, &v));
         }
     }
-    Verdict::Yes {
-        app: App::Lldp,
-        facts,
-        more: false,
-    }
+    Verdict::Yes { app: App::Lldp, facts, more: false }
 }
 
 #[cfg(test)]
@@ -202,10 +196,7 @@ mod tests {
     #[test]
     fn cdp_is_not_lldp() {
         // A CDPv2 header: version 2, TTL 180, checksum.
-        assert_eq!(
-            probe_frame([0; 6], &[2, 180, 0xab, 0xcd, 0, 1, 0, 6, b'R', b'1']),
-            Verdict::No
-        );
+        assert_eq!(probe_frame([0; 6], &[2, 180, 0xab, 0xcd, 0, 1, 0, 6, b'R', b'1']), Verdict::No);
     }
 
     proptest::proptest! {

@@ -41,19 +41,12 @@ pub enum Error {
     Version { version: u16 },
     /// A header or set field holds an impossible value.
     #[error("invalid {field} {value} at offset {offset}")]
-    Invalid {
-        field: &'static str,
-        offset: usize,
-        value: u64,
-    },
+    Invalid { field: &'static str, offset: usize, value: u64 },
 }
 
 impl Error {
     fn truncated(field: &'static str) -> impl Fn(Incomplete) -> Error {
-        move |i| Error::Truncated {
-            field,
-            offset: i.offset,
-        }
+        move |i| Error::Truncated { field, offset: i.offset }
     }
 }
 
@@ -230,13 +223,8 @@ impl Decoder {
             [0, 5] => decode_v5(datagram, out),
             [0, 9] => self.decode_v9(exporter, datagram, out),
             [0, 10] => self.decode_ipfix(exporter, datagram, out),
-            [a, b] => Err(Error::Version {
-                version: u16::from_be_bytes([*a, *b]),
-            }),
-            _ => Err(Error::Truncated {
-                field: "version",
-                offset: 0,
-            }),
+            [a, b] => Err(Error::Version { version: u16::from_be_bytes([*a, *b]) }),
+            _ => Err(Error::Truncated { field: "version", offset: 0 }),
         }
     }
 
@@ -259,10 +247,7 @@ impl Decoder {
             export_secs: secs,
             ..Summary::default()
         };
-        let clock = Clock::Header {
-            export_ms: u64::from(secs) * 1000,
-            uptime_ms: uptime,
-        };
+        let clock = Clock::Header { export_ms: u64::from(secs) * 1000, uptime_ms: uptime };
         while r.remaining() >= 4 {
             let (id, body, body_off) = set(&mut r)?;
             match id {
@@ -297,11 +282,7 @@ impl Decoder {
         let sequence = r.u32_be().map_err(Error::truncated("sequence"))?;
         let domain = r.u32_be().map_err(Error::truncated("observation_domain"))?;
         if usize::from(len) < 16 || usize::from(len) > datagram.len() {
-            return Err(Error::Invalid {
-                field: "message length",
-                offset: 2,
-                value: len.into(),
-            });
+            return Err(Error::Invalid { field: "message length", offset: 2, value: len.into() });
         }
         let mut sum = Summary {
             version: Some(ExportVersion::Ipfix),
@@ -369,10 +350,8 @@ impl Decoder {
         options: bool,
         sum: &mut Summary,
     ) -> Result<(), Error> {
-        let at = |i: Incomplete| Error::Truncated {
-            field: "template",
-            offset: body_off + i.offset,
-        };
+        let at =
+            |i: Incomplete| Error::Truncated { field: "template", offset: body_off + i.offset };
         let mut r = Reader::new(body);
         // Anything shorter than a template header is padding.
         while r.remaining() >= 4 {
@@ -394,15 +373,7 @@ impl Decoder {
                 });
             }
             let t = template(fields, options);
-            self.insert(
-                TemplateKey {
-                    exporter,
-                    domain,
-                    id,
-                },
-                t,
-                sum,
-            );
+            self.insert(TemplateKey { exporter, domain, id }, t, sum);
         }
         Ok(())
     }
@@ -416,10 +387,8 @@ impl Decoder {
         options: bool,
         sum: &mut Summary,
     ) -> Result<(), Error> {
-        let at = |i: Incomplete| Error::Truncated {
-            field: "template",
-            offset: body_off + i.offset,
-        };
+        let at =
+            |i: Incomplete| Error::Truncated { field: "template", offset: body_off + i.offset };
         let mut r = Reader::new(body);
         while r.remaining() >= 4 {
             let id = r.u16_be().map_err(at)?;
@@ -433,15 +402,7 @@ impl Decoder {
             }
             if n == 0 {
                 // Template withdrawal (RFC 7011 section 8.1).
-                if self
-                    .templates
-                    .remove(&TemplateKey {
-                        exporter,
-                        domain,
-                        id,
-                    })
-                    .is_some()
-                {
+                if self.templates.remove(&TemplateKey { exporter, domain, id }).is_some() {
                     sum.withdrawn += 1;
                 }
                 continue;
@@ -451,15 +412,7 @@ impl Decoder {
             }
             let fields = read_fields(&mut r, usize::from(n), true).map_err(at)?;
             let t = template(fields, options);
-            self.insert(
-                TemplateKey {
-                    exporter,
-                    domain,
-                    id,
-                },
-                t,
-                sum,
-            );
+            self.insert(TemplateKey { exporter, domain, id }, t, sum);
         }
         Ok(())
     }
@@ -476,15 +429,10 @@ impl Decoder {
         sum: &mut Summary,
         out: &mut Vec<FlowRecord>,
     ) {
-        let Some(t) = self.templates.get(&TemplateKey {
-            exporter,
-            domain,
-            id,
-        }) else {
+        let Some(t) = self.templates.get(&TemplateKey { exporter, domain, id }) else {
             sum.sets_without_template += 1;
-            sum.bytes_without_template = sum
-                .bytes_without_template
-                .saturating_add(u32::try_from(body.len()).unwrap_or(0));
+            sum.bytes_without_template =
+                sum.bytes_without_template.saturating_add(u32::try_from(body.len()).unwrap_or(0));
             return;
         };
         let mut r = Reader::new(body);
@@ -535,15 +483,9 @@ fn set<'a>(r: &mut Reader<'a>) -> Result<(u16, &'a [u8], usize), Error> {
     let id = r.u16_be().map_err(Error::truncated("set id"))?;
     let len = r.u16_be().map_err(Error::truncated("set length"))?;
     if len < 4 {
-        return Err(Error::Invalid {
-            field: "set length",
-            offset: off + 2,
-            value: len.into(),
-        });
+        return Err(Error::Invalid { field: "set length", offset: off + 2, value: len.into() });
     }
-    let body = r
-        .take(usize::from(len) - 4)
-        .map_err(Error::truncated("set"))?;
+    let body = r.take(usize::from(len) - 4).map_err(Error::truncated("set"))?;
     Ok((id, body, off + 4))
 }
 
@@ -560,31 +502,16 @@ fn read_fields(r: &mut Reader<'_>, n: usize, ipfix: bool) -> Result<Vec<Field>, 
             raw
         };
         if fields.len() <= MAX_TEMPLATE_FIELDS {
-            fields.push(Field {
-                id,
-                len: if ipfix { len } else { len.min(VARIABLE - 1) },
-            });
+            fields.push(Field { id, len: if ipfix { len } else { len.min(VARIABLE - 1) } });
         }
     }
     Ok(fields)
 }
 
 fn template(fields: Vec<Field>, options: bool) -> Template {
-    let min_len = fields
-        .iter()
-        .map(|f| {
-            if f.len == VARIABLE {
-                1
-            } else {
-                usize::from(f.len)
-            }
-        })
-        .sum();
-    Template {
-        fields: fields.into_boxed_slice(),
-        min_len,
-        options,
-    }
+    let min_len =
+        fields.iter().map(|f| if f.len == VARIABLE { 1 } else { usize::from(f.len) }).sum();
+    Template { fields: fields.into_boxed_slice(), min_len, options }
 }
 
 fn field_value<'a>(r: &mut Reader<'a>, len: u16) -> Result<&'a [u8], Incomplete> {
@@ -607,12 +534,8 @@ fn uint(v: &[u8]) -> u64 {
 
 fn addr(v: &[u8]) -> Option<IpAddr> {
     match v.len() {
-        4 => <[u8; 4]>::try_from(v)
-            .ok()
-            .map(|a| IpAddr::V4(Ipv4Addr::from(a))),
-        16 => <[u8; 16]>::try_from(v)
-            .ok()
-            .map(|a| IpAddr::V6(Ipv6Addr::from(a))),
+        4 => <[u8; 4]>::try_from(v).ok().map(|a| IpAddr::V4(Ipv4Addr::from(a))),
+        16 => <[u8; 16]>::try_from(v).ok().map(|a| IpAddr::V6(Ipv6Addr::from(a))),
         _ => None,
     }
 }
@@ -648,13 +571,7 @@ impl Clock {
     fn convert(self, t: RawTime) -> FlowTime {
         match (t, self) {
             (RawTime::Unix(ms), _) => FlowTime::UnixMillis(ms),
-            (
-                RawTime::Uptime(up),
-                Clock::Header {
-                    export_ms,
-                    uptime_ms,
-                },
-            ) => {
+            (RawTime::Uptime(up), Clock::Header { export_ms, uptime_ms }) => {
                 // How long before the export the flow's time was, modulo the
                 // 32-bit uptime wrap.
                 let ago = u64::from(uptime_ms.wrapping_sub(up));
@@ -704,11 +621,7 @@ fn decode_v5(datagram: &[u8], out: &mut Vec<FlowRecord>) -> Result<Summary, Erro
     let engine = r.u16_be().map_err(Error::truncated("engine"))?;
     r.skip(2).map_err(Error::truncated("sampling_interval"))?;
     if count == 0 || count > 30 {
-        return Err(Error::Invalid {
-            field: "count",
-            offset: 2,
-            value: count.into(),
-        });
+        return Err(Error::Invalid { field: "count", offset: 2, value: count.into() });
     }
     let clock = Clock::Header {
         export_ms: u64::from(secs) * 1000 + u64::from(nsecs / 1_000_000),
@@ -832,9 +745,7 @@ pub fn probe_datagram(_ctx: &Ctx, side: Side, payload: &[u8]) -> Verdict {
     };
     Verdict::Yes {
         app: version.app(),
-        facts: Fact::new(subject, FactKey::FlowExporter, &what)
-            .into_iter()
-            .collect(),
+        facts: Fact::new(subject, FactKey::FlowExporter, &what).into_iter().collect(),
         more: false,
     }
 }
@@ -882,9 +793,7 @@ mod tests {
             p.extend_from_slice(&l.to_be_bytes());
         }
         // Options template flowset (id 1): template 300, scope (1,4), option (34,4), padded.
-        p.extend_from_slice(&[
-            0, 1, 0, 20, 1, 44, 0, 4, 0, 4, 0, 1, 0, 4, 0, 34, 0, 4, 0, 0,
-        ]);
+        p.extend_from_slice(&[0, 1, 0, 20, 1, 44, 0, 4, 0, 4, 0, 1, 0, 4, 0, 34, 0, 4, 0, 0]);
         // Options data.
         p.extend_from_slice(&[1, 44, 0, 12, 0, 0, 0, 1, 0, 0, 0, 100]);
         // Data flowset 256, two records of 33 bytes, padded to 4.
@@ -932,14 +841,8 @@ mod tests {
         assert_eq!((r.src_port, r.dst_port, r.protocol), (50000, 443, 6));
         assert_eq!((r.bytes, r.packets, r.tcp_flags), (1234, 5, Some(0x1b)));
         // 10 s and 1 s before the export.
-        assert_eq!(
-            r.first,
-            Some(FlowTime::UnixMillis(1_700_000_000_000 - 10_000))
-        );
-        assert_eq!(
-            r.last,
-            Some(FlowTime::UnixMillis(1_700_000_000_000 - 1_000))
-        );
+        assert_eq!(r.first, Some(FlowTime::UnixMillis(1_700_000_000_000 - 10_000)));
+        assert_eq!(r.last, Some(FlowTime::UnixMillis(1_700_000_000_000 - 1_000)));
         assert_eq!(out[1].src_port, 50001);
         // The same data from another exporter has no template.
         let other: SocketAddr = "192.0.2.2:40000".parse().unwrap();
@@ -951,12 +854,8 @@ mod tests {
             Verdict::Yes {
                 app: App::NetflowV9,
                 facts: vec![
-                    Fact::new(
-                        Subject::Client,
-                        FactKey::FlowExporter,
-                        "netflow-v9 source 3"
-                    )
-                    .unwrap()
+                    Fact::new(Subject::Client, FactKey::FlowExporter, "netflow-v9 source 3")
+                        .unwrap()
                 ],
                 more: false,
             }
@@ -964,10 +863,7 @@ mod tests {
     }
 
     fn ctx() -> Ctx {
-        Ctx {
-            client_port: 40000,
-            server_port: 2055,
-        }
+        Ctx { client_port: 40000, server_port: 2055 }
     }
 
     #[test]
@@ -994,16 +890,10 @@ mod tests {
             (54321, 53, 17, 2, 140)
         );
         assert_eq!((r.input_if, r.output_if), (Some(3), Some(4)));
-        assert_eq!(
-            r.first,
-            Some(FlowTime::UnixMillis(1_600_000_000_500 - 1_000))
-        );
+        assert_eq!(r.first, Some(FlowTime::UnixMillis(1_600_000_000_500 - 1_000)));
         assert!(matches!(
             probe_datagram(&ctx(), Side::Client, &p),
-            Verdict::Yes {
-                app: App::NetflowV5,
-                ..
-            }
+            Verdict::Yes { app: App::NetflowV5, .. }
         ));
         assert_eq!(probe_datagram(&ctx(), Side::Client, &p[..71]), Verdict::No);
     }
@@ -1013,14 +903,10 @@ mod tests {
         // Template 400: src v4 (8,4), enterprise field (0x8000|5, 2, PEN 9),
         // variable-length string (82 interfaceName, 0xffff), packets (2, 8).
         let mut p = vec![0, 10, 0, 0, 0, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0, 5];
-        p.extend_from_slice(&[
-            0, 2, 0, 28, 1, 144, 0, 4, 0, 8, 0, 4, 0x80, 5, 0, 2, 0, 0, 0, 9,
-        ]);
+        p.extend_from_slice(&[0, 2, 0, 28, 1, 144, 0, 4, 0, 8, 0, 4, 0x80, 5, 0, 2, 0, 0, 0, 9]);
         p.extend_from_slice(&[0, 82, 0xff, 0xff, 0, 2, 0, 8]);
         // Data: record 1 with a 3-byte string, record 2 with a 255-escaped 2-byte string.
-        let mut body = vec![
-            10, 1, 1, 1, 0xaa, 0xbb, 3, b'e', b't', b'h', 0, 0, 0, 0, 0, 0, 0, 7,
-        ];
+        let mut body = vec![10, 1, 1, 1, 0xaa, 0xbb, 3, b'e', b't', b'h', 0, 0, 0, 0, 0, 0, 0, 7];
         body.extend_from_slice(&[
             10, 1, 1, 2, 0xaa, 0xbb, 255, 0, 2, b'e', b'1', 0, 0, 0, 0, 0, 0, 0, 9,
         ]);
@@ -1038,10 +924,7 @@ mod tests {
         assert_eq!(out[1].packets, 9);
         assert!(matches!(
             probe_datagram(&ctx(), Side::Client, &p),
-            Verdict::Yes {
-                app: App::Ipfix,
-                ..
-            }
+            Verdict::Yes { app: App::Ipfix, .. }
         ));
         // Withdraw template 400.
         let mut w = vec![0, 10, 0, 24, 0, 0, 0, 1, 0, 0, 0, 10, 0, 0, 0, 5];
@@ -1059,10 +942,7 @@ mod tests {
         p.extend_from_slice(&[1, 0, 0, 8, 0, 0, 0, 0]);
         let mut out = Vec::new();
         let s = Decoder::new().decode(exporter(), &p, &mut out).unwrap();
-        assert_eq!(
-            (s.templates_refused, s.sets_without_template, s.records),
-            (1, 1, 0)
-        );
+        assert_eq!((s.templates_refused, s.sets_without_template, s.records), (1, 1, 0));
     }
 
     #[test]
@@ -1076,10 +956,8 @@ mod tests {
                 assert!(r.is_err(), "prefix {n}");
             }
             assert!(
-                !matches!(
-                    probe_datagram(&ctx(), Side::Client, &p[..n]),
-                    Verdict::Yes { .. }
-                ) || n >= 20
+                !matches!(probe_datagram(&ctx(), Side::Client, &p[..n]), Verdict::Yes { .. })
+                    || n >= 20
             );
         }
     }
@@ -1092,16 +970,10 @@ mod tests {
             d.decode(exporter(), &[0, 7, 0, 0], &mut out),
             Err(Error::Version { version: 7 })
         );
-        let p = [
-            0, 9, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
-        ];
+        let p = [0, 9, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
         assert_eq!(
             d.decode(exporter(), &p, &mut out),
-            Err(Error::Invalid {
-                field: "set length",
-                offset: 22,
-                value: 2
-            })
+            Err(Error::Invalid { field: "set length", offset: 22, value: 2 })
         );
     }
 

@@ -36,10 +36,7 @@ fn tlv<'a>(r: &mut Reader<'a>) -> Option<(u8, &'a [u8])> {
         if n == 0 || n > 4 {
             return None;
         }
-        r.take(n)
-            .ok()?
-            .iter()
-            .fold(0usize, |a, b| (a << 8) | usize::from(*b))
+        r.take(n).ok()?.iter().fold(0usize, |a, b| (a << 8) | usize::from(*b))
     };
     Some((tag, r.take(len).ok()?))
 }
@@ -81,12 +78,7 @@ pub fn parse(payload: &[u8]) -> Option<Message> {
                     tlv(&mut s)?
                 }
                 (0x04, _encrypted) => {
-                    return Some(Message {
-                        version,
-                        pdu: None,
-                        sys_descr: None,
-                        sys_name: None,
-                    });
+                    return Some(Message { version, pdu: None, sys_descr: None, sys_name: None });
                 }
                 _ => return None,
             }
@@ -97,12 +89,7 @@ pub fn parse(payload: &[u8]) -> Option<Message> {
     if !(0xa0..=0xa8).contains(&tag) {
         return None;
     }
-    let mut m = Message {
-        version,
-        pdu: Some(tag),
-        sys_descr: None,
-        sys_name: None,
-    };
+    let mut m = Message { version, pdu: Some(tag), sys_descr: None, sys_name: None };
     if tag != 0xa2 {
         return Some(m);
     }
@@ -157,9 +144,8 @@ pub fn probe_datagram(_ctx: &Ctx, side: Side, payload: &[u8]) -> Verdict {
         1 => "v2c",
         _ => "v3",
     };
-    let mut facts: Vec<Fact> = Fact::new(agent, FactKey::SnmpVersion, version)
-        .into_iter()
-        .collect();
+    let mut facts: Vec<Fact> =
+        Fact::new(agent, FactKey::SnmpVersion, version).into_iter().collect();
     if let Some(d) = &m.sys_descr {
         facts.extend(Fact::new(agent, FactKey::Description, d));
         let (vendor, _, v) = crate::lldp::describe(d);
@@ -173,11 +159,7 @@ pub fn probe_datagram(_ctx: &Ctx, side: Side, payload: &[u8]) -> Verdict {
     if let Some(n) = &m.sys_name {
         facts.extend(Fact::new(agent, FactKey::SystemName, n));
     }
-    Verdict::Yes {
-        app: App::Snmp,
-        facts,
-        more: true,
-    }
+    Verdict::Yes { app: App::Snmp, facts, more: true }
 }
 
 #[cfg(test)]
@@ -213,10 +195,7 @@ mod tests {
     #[test]
     fn response_names_the_agent_and_never_the_community() {
         let p = response();
-        let ctx = Ctx {
-            client_port: 50000,
-            server_port: 161,
-        };
+        let ctx = Ctx { client_port: 50000, server_port: 161 };
         let v = probe_datagram(&ctx, Side::Server, &p);
         let f = |k, v| Fact::new(Subject::Server, k, v).unwrap();
         assert_eq!(
@@ -237,11 +216,7 @@ mod tests {
         );
         assert!(!format!("{v:?} {:?}", parse(&p)).contains("s3cr3t"));
         for n in 0..p.len() {
-            assert_eq!(
-                probe_datagram(&ctx, Side::Server, &p[..n]),
-                Verdict::No,
-                "prefix {n}"
-            );
+            assert_eq!(probe_datagram(&ctx, Side::Server, &p[..n]), Verdict::No, "prefix {n}");
         }
     }
 
@@ -256,10 +231,7 @@ mod tests {
         ]);
         p.extend_from_slice(SYS_DESCR);
         p.extend_from_slice(&[0x05, 0x00]);
-        let ctx = Ctx {
-            client_port: 50000,
-            server_port: 161,
-        };
+        let ctx = Ctx { client_port: 50000, server_port: 161 };
         assert_eq!(
             probe_datagram(&ctx, Side::Client, &p),
             Verdict::Yes {

@@ -39,9 +39,8 @@ pub fn parse(payload: &[u8]) -> Option<(Kind, Head<'_>)> {
 /// `product/version` after the `UPnP/x.y` token of a SERVER header
 /// ("Roku UPnP/1.0 Roku/9.1.0" → ("Roku", "9.1.0")).
 pub fn server_product(server: &str) -> Option<(&str, &str)> {
-    let mut tokens = server
-        .split_whitespace()
-        .skip_while(|t| !t.to_ascii_lowercase().starts_with("upnp/"));
+    let mut tokens =
+        server.split_whitespace().skip_while(|t| !t.to_ascii_lowercase().starts_with("upnp/"));
     tokens.next()?;
     let (product, version) = tokens.next()?.split_once('/')?;
     (!product.is_empty() && !version.is_empty()).then_some((product, version))
@@ -57,10 +56,7 @@ pub fn probe_datagram(_ctx: &Ctx, side: Side, payload: &[u8]) -> Verdict {
         Side::Server => Subject::Server,
     };
     let mut facts = Vec::new();
-    let text = |name: &str| {
-        h.header(name)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-    };
+    let text = |name: &str| h.header(name).map(|v| String::from_utf8_lossy(v).into_owned());
     if let Some(ua) = text("user-agent") {
         facts.extend(Fact::new(from, FactKey::HttpUserAgent, &ua));
     }
@@ -75,24 +71,12 @@ pub fn probe_datagram(_ctx: &Ctx, side: Side, payload: &[u8]) -> Verdict {
         if let Some(loc) = text("location") {
             facts.extend(Fact::new(from, FactKey::SsdpLocation, &loc));
         }
-        let nt = if kind == Kind::Notify {
-            text("nt")
-        } else {
-            text("st")
-        };
+        let nt = if kind == Kind::Notify { text("nt") } else { text("st") };
         if let Some(device) = nt.filter(|t| t.contains(":device:")) {
-            facts.extend(Fact::new(
-                from,
-                FactKey::Description,
-                &format!("UPnP {device}"),
-            ));
+            facts.extend(Fact::new(from, FactKey::Description, &format!("UPnP {device}")));
         }
     }
-    Verdict::Yes {
-        app: App::Ssdp,
-        facts,
-        more: true,
-    }
+    Verdict::Yes { app: App::Ssdp, facts, more: true }
 }
 
 #[cfg(test)]
@@ -102,18 +86,13 @@ mod tests {
     use super::*;
 
     fn ctx() -> Ctx {
-        Ctx {
-            client_port: 1900,
-            server_port: 1900,
-        }
+        Ctx { client_port: 1900, server_port: 1900 }
     }
 
     #[test]
     fn notify_with_device_type() {
         let p = b"NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nNT: urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\nNTS: ssdp:alive\r\nSERVER: Linux/3.14 UPnP/1.0 MiniUPnPd/2.1\r\nLOCATION: http://192.168.1.1:5000/rootDesc.xml\r\n\r\n";
-        let Verdict::Yes { facts, .. } = probe_datagram(&ctx(), Side::Client, p) else {
-            panic!()
-        };
+        let Verdict::Yes { facts, .. } = probe_datagram(&ctx(), Side::Client, p) else { panic!() };
         let values: Vec<&str> = facts.iter().map(|f| f.value.as_str()).collect();
         assert_eq!(
             values,
@@ -137,11 +116,7 @@ mod tests {
             Verdict::No
         );
         assert_eq!(
-            probe_datagram(
-                &ctx(),
-                Side::Client,
-                b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\n"
-            ),
+            probe_datagram(&ctx(), Side::Client, b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\n"),
             Verdict::No
         );
     }

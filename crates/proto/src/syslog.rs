@@ -19,9 +19,8 @@ pub struct Header {
     pub serial: Option<String>,
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+const MONTHS: [&str; 12] =
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// The PRI at the start of a message and the rest, `None` when malformed.
 fn pri(msg: &[u8]) -> Option<(u8, &[u8])> {
@@ -45,9 +44,7 @@ fn hostname(token: &str) -> Option<String> {
     let ok = !token.is_empty()
         && token.len() <= 255
         && token != "-"
-        && token
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && token.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && token.chars().any(|c| c.is_ascii_alphabetic())
         && token.parse::<std::net::IpAddr>().is_err();
     ok.then(|| token.to_owned())
@@ -66,10 +63,7 @@ pub fn parse(msg: &[u8]) -> Option<Header> {
     // Only the head is looked at; the text after it is never read into a fact.
     let head = rest.get(..rest.len().min(512)).unwrap_or(rest);
     let text = String::from_utf8_lossy(head);
-    let mut h = Header {
-        pri,
-        ..Header::default()
-    };
+    let mut h = Header { pri, ..Header::default() };
     let tokens: Vec<&str> = text.split(' ').take(8).collect();
     match tokens.as_slice() {
         // RFC 5424: VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID …
@@ -107,10 +101,7 @@ pub fn parse(msg: &[u8]) -> Option<Header> {
         // Cisco IOS: "SEQ: [HOST:] *Mmm dd …: %FAC-SEV-MNEMONIC: …".
         [seq, next, ..]
             if seq.ends_with(':')
-                && seq
-                    .trim_end_matches(':')
-                    .chars()
-                    .all(|c| c.is_ascii_digit()) =>
+                && seq.trim_end_matches(':').chars().all(|c| c.is_ascii_digit()) =>
         {
             if let Some(host) = next.strip_suffix(':')
                 && !MONTHS.contains(&host)
@@ -144,11 +135,8 @@ pub fn probe_datagram(ctx: &Ctx, side: Side, payload: &[u8]) -> Verdict {
     let Some(h) = parse(payload) else {
         return Verdict::No;
     };
-    let printable = payload
-        .iter()
-        .skip(1)
-        .take(24)
-        .all(|c| c.is_ascii_graphic() || *c == b' ' || *c == b'\t');
+    let printable =
+        payload.iter().skip(1).take(24).all(|c| c.is_ascii_graphic() || *c == b' ' || *c == b'\t');
     let recognised = h.version.is_some() || h.hostname.is_some() || h.app.is_some();
     if !printable || !(recognised || ctx.either_port(&[514])) {
         return Verdict::No;
@@ -170,11 +158,7 @@ pub fn probe_datagram(ctx: &Ctx, side: Side, payload: &[u8]) -> Verdict {
             facts.extend(Fact::new(from, FactKey::Vendor, "Fortinet"));
         }
     }
-    Verdict::Yes {
-        app: App::Syslog,
-        facts,
-        more: true,
-    }
+    Verdict::Yes { app: App::Syslog, facts, more: true }
 }
 
 #[cfg(test)]
@@ -200,26 +184,11 @@ mod tests {
             ),
             (s("mymachine.example.com"), s("su"))
         );
-        assert_eq!(
-            hdr("<13>Feb  5 17:32:18 10.0.0.99 myapp[12]: hi"),
-            (None, s("myapp"))
-        );
-        assert_eq!(
-            hdr("<13>Feb  5 17:32:18 host1 myapp[12]: hi"),
-            (s("host1"), s("myapp"))
-        );
-        assert_eq!(
-            hdr("<30>snmpd[6956]: Connection from UDP"),
-            (None, s("snmpd"))
-        );
-        assert_eq!(
-            hdr("<187>38: R1: *Sep 22 13:39:11.250: %LINK-3-UPDOWN: x"),
-            (s("R1"), None)
-        );
-        assert_eq!(
-            hdr("<189>72: Mar  3 19:57:17.371: %LINK-5-CHANGED: x"),
-            (None, None)
-        );
+        assert_eq!(hdr("<13>Feb  5 17:32:18 10.0.0.99 myapp[12]: hi"), (None, s("myapp")));
+        assert_eq!(hdr("<13>Feb  5 17:32:18 host1 myapp[12]: hi"), (s("host1"), s("myapp")));
+        assert_eq!(hdr("<30>snmpd[6956]: Connection from UDP"), (None, s("snmpd")));
+        assert_eq!(hdr("<187>38: R1: *Sep 22 13:39:11.250: %LINK-3-UPDOWN: x"), (s("R1"), None));
+        assert_eq!(hdr("<189>72: Mar  3 19:57:17.371: %LINK-5-CHANGED: x"), (None, None));
         assert_eq!(parse(b"<192>x"), None);
         assert_eq!(parse(b"<01>x"), None);
         assert_eq!(parse(b"<1"), None);
@@ -228,10 +197,7 @@ mod tests {
     #[test]
     fn every_prefix_never_panics() {
         let m = b"<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - failed";
-        let ctx = Ctx {
-            client_port: 50000,
-            server_port: 514,
-        };
+        let ctx = Ctx { client_port: 50000, server_port: 514 };
         for n in 0..m.len() {
             let _ = probe_datagram(&ctx, Side::Client, &m[..n]);
         }
