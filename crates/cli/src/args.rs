@@ -60,6 +60,32 @@ pub enum Command {
     /// Open a local port that carries each connection to the device of an
     /// approved request, through the gateway.
     Connect(ConnectArgs),
+    /// Analyse capture files offline: flows, identified protocols, devices.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Capture files (pcap, pcapng), analysed as one capture in the order
+    /// given (packets are not re-sorted by time across files).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Output: json (flows, assets, alerts) or table (for people).
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: AnalyzeFormat,
+    /// Most flows tracked at once; beyond it the least recently seen flow
+    /// is written out early (counted as evicted).
+    #[arg(long, default_value_t = 500_000)]
+    pub max_flows: usize,
+    /// Count flows only: do not look at payloads to identify protocols.
+    #[arg(long)]
+    pub no_identify: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnalyzeFormat {
+    Json,
+    Table,
 }
 
 #[derive(Debug, Args)]

@@ -114,6 +114,23 @@ const TEXT: &[(&str, &str, &str)] = &[
     ("connect", "listen", "待ち受けるローカルアドレス（既定：127.0.0.1 の空きポート）"),
     ("connect", "port", "許可されたポートのどれか（許可に複数ある場合に必要）"),
     ("connect", "json", "JSON で出力する"),
+    (
+        "analyze",
+        "",
+        "キャプチャファイルをオフラインで解析する：通信フロー・プロトコルの識別・機器の一覧",
+    ),
+    (
+        "analyze",
+        "files",
+        "キャプチャファイル（pcap・pcapng）。指定した順に1つのキャプチャとして解析する（ファイルをまたいで時刻順に並べ替えはしない）",
+    ),
+    ("analyze", "format", "出力形式：json（flows・assets・alerts）または table（人が読む表）"),
+    (
+        "analyze",
+        "max_flows",
+        "同時に追跡するフローの上限。超えると最も長く見ていないフローを先に書き出す（追い出し数として数える）",
+    ),
+    ("analyze", "no_identify", "フローの集計のみ行い、ペイロードによるプロトコル識別をしない"),
 ];
 
 /// Rewrites `cmd`'s help into Japanese.

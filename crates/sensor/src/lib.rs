@@ -23,7 +23,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sekimori_capture::{CaptureError, CaptureFile, ExternalFlow};
+use sekimori_capture::{CaptureFile, ExternalFlow};
 use sekimori_proto::App;
 use sekimori_proto::packet::{Layer3, LinkType, NonIp, Packet, Transport};
 use thiserror::Error;
@@ -39,6 +39,7 @@ pub use conversation::{Conversation, Conversations, Service};
 pub use flow::{EndReason, FlowConfig, FlowKey, FlowTable, Timestamp};
 pub use inventory::{Asset, Inventory};
 pub use record::{FlowRecord, Mac};
+pub use sekimori_capture::{CaptureError, Problem};
 
 use flow::{PacketMeta, proto};
 
