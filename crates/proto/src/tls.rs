@@ -3,7 +3,9 @@
 //! (negotiated version and cipher, JA4S) and, where the handshake is still in
 //! clear (TLS ≤ 1.2), the leaf certificate's subject and issuer.
 //!
-//! Two remote-access products are recognised on top of TLS:
+//! Three remote-access products are recognised on top of TLS:
+//! - AnyDesk ([`App::AnyDesk`]): its self-signed `CN=AnyDesk Client`
+//!   certificate (tcp/7070, 6568, or any port).
 //! - FortiClient SSL-VPN ([`App::FortiSslVpn`]): the server presents a
 //!   FortiGate certificate (`O=Fortinet`, `OU=FortiGate`; the CN is the
 //!   device's serial number), or any `O=Fortinet` certificate on tcp/10443.
@@ -418,6 +420,12 @@ impl CertInfo {
             || self.organization.as_ref().is_some_and(|o| self.issuer.contains(&format!("O={o}")))
     }
 
+    /// AnyDesk's self-signed certificate (`CN=AnyDesk Client`, which both
+    /// ends of an AnyDesk session present).
+    pub fn is_anydesk(&self) -> bool {
+        self.common_name.as_deref() == Some("AnyDesk Client")
+    }
+
     /// A Fortinet appliance certificate: `O=Fortinet`, OU the product line
     /// (FortiGate, FortiWiFi, …).
     pub fn is_fortinet(&self) -> bool {
@@ -522,8 +530,8 @@ fn server_hello_facts(hello: &ServerHello, transport: Transport, out: &mut Vec<F
 /// TCP probe: TLS from the client's first record. `Yes` once the whole
 /// ClientHello is in; `more` until the server's clear-text handshake
 /// (ServerHello, and Certificate up to TLS 1.2) has been read. The app is
-/// [`App::Tls`], refined to [`App::FortiSslVpn`] once a Fortinet
-/// certificate shows (so the sensor should keep the app of the latest
+/// [`App::Tls`], refined to [`App::FortiSslVpn`] or [`App::AnyDesk`] once
+/// their certificate shows (so the sensor should keep the app of the latest
 /// `Yes`).
 pub fn probe_stream(ctx: &Ctx, client: &[u8], server: &[u8]) -> Verdict {
     if client.is_empty() {
@@ -563,7 +571,9 @@ pub fn probe_stream(ctx: &Ctx, client: &[u8], server: &[u8]) -> Verdict {
                 HS_CERTIFICATE => {
                     if let Ok(Some(cert)) = leaf_certificate(&m.body) {
                         cert.facts(Subject::Server, &mut facts);
-                        if cert.is_fortinet()
+                        if cert.is_anydesk() {
+                            app = App::AnyDesk;
+                        } else if cert.is_fortinet()
                             && (cert.organizational_unit.as_deref() == Some("FortiGate")
                                 || cert.fortinet_serial().is_some()
                                 || ctx.either_port(&[10443]))
