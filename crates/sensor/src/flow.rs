@@ -562,7 +562,7 @@ pub struct Ended {
 /// Where a packet's flow is in the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Found {
-    /// The slot index, for [`FlowTable::flow_mut`] and [`FlowTable::touch`].
+    /// The slot index, for [`FlowTable::flow_mut`] and [`FlowTable::count`].
     pub idx: u32,
     /// The sender endpoint (0 = a, 1 = b).
     pub dir: usize,

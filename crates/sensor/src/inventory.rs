@@ -181,7 +181,7 @@ pub struct Asset {
     pub protocols_as_server: Vec<App>,
     pub first_seen: Option<Timestamp>,
     pub last_seen: Option<Timestamp>,
-    /// A guess at what the device is (see [`role`]).
+    /// A guess at what the device is (rules in the module doc).
     pub role: Option<&'static str>,
     /// What the guess rests on.
     pub role_basis: Option<&'static str>,

@@ -164,7 +164,9 @@ impl Analyzer {
     pub fn packet(&mut self, ts: Timestamp, wire_len: u32, pkt: &Packet<'_>) {
         self.stats.packets += 1;
         self.stats.bytes += u64::from(wire_len);
-        if ts >= self.next_sweep {
+        // Sweep once a second of packet time; when time jumps back (the
+        // next file is older), the sweeps follow the new timeline.
+        if ts >= self.next_sweep || ts.plus(SWEEP * 2) < self.next_sweep {
             self.table.expire(ts);
             self.next_sweep = ts.plus(SWEEP);
         }
