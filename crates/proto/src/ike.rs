@@ -287,7 +287,11 @@ pub fn decode_vendor_id(id: &[u8]) -> VendorId {
     let printable = id.len() >= 4 && id.iter().all(|b| (0x20..0x7f).contains(b));
     if printable {
         let text = String::from_utf8_lossy(id).into_owned();
-        let vendor = text.to_ascii_uppercase().starts_with("CISCO").then_some("Cisco");
+        // Cisco's IKEv2 VIDs are text: CISCO-DELETE-REASON, CISCO-GRE-MODE,
+        // CISCO(COPYRIGHT)…, FLEXVPN-SUPPORTED.
+        let upper = text.to_ascii_uppercase();
+        let vendor =
+            (upper.starts_with("CISCO") || upper.starts_with("FLEXVPN")).then_some("Cisco");
         return VendorId { name: text, vendor };
     }
     VendorId { name: h, vendor: None }
