@@ -66,8 +66,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
-    /// Capture files (pcap, pcapng), analysed as one capture in the order
-    /// given (packets are not re-sorted by time across files).
+    /// Capture files (pcap, pcapng) or Zeek conn.log files, analysed as one
+    /// capture in the order given (packets are not re-sorted by time across
+    /// files).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Output: json (flows, assets, alerts) or table (for people).

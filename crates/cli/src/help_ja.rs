@@ -122,7 +122,7 @@ const TEXT: &[(&str, &str, &str)] = &[
     (
         "analyze",
         "files",
-        "キャプチャファイル（pcap・pcapng）。指定した順に1つのキャプチャとして解析する（ファイルをまたいで時刻順に並べ替えはしない）",
+        "キャプチャファイル（pcap・pcapng）または Zeek の conn.log。指定した順に1つのキャプチャとして解析する（ファイルをまたいで時刻順に並べ替えはしない）",
     ),
     ("analyze", "format", "出力形式：json（flows・assets・alerts）または table（人が読む表）"),
     (

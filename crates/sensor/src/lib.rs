@@ -23,6 +23,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use sekimori_capture::zeek::{ConnReader, ZeekError, ZeekProblem};
 use sekimori_capture::{CaptureFile, ExternalFlow};
 use sekimori_proto::App;
 use sekimori_proto::packet::{Layer3, LinkType, NonIp, Packet, Transport};
@@ -39,6 +40,7 @@ pub use conversation::{Conversation, Conversations, Service};
 pub use flow::{EndReason, FlowConfig, FlowKey, FlowTable, Timestamp};
 pub use inventory::{Asset, Inventory};
 pub use record::{FlowRecord, Mac};
+pub use sekimori_capture::zeek::ZeekError as ConnLogError;
 pub use sekimori_capture::{CaptureError, Problem};
 
 use flow::{PacketMeta, proto};
@@ -71,6 +73,10 @@ pub enum Error {
     /// error names the file and the byte offset.
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    /// A Zeek conn.log line could not be read; the error names the file,
+    /// the line and the field.
+    #[error(transparent)]
+    ConnLog(#[from] ZeekError),
 }
 
 /// Counters of one analysis.
@@ -339,14 +345,15 @@ pub struct Outcome {
 /// Reading stops at the first file that cannot be read on; the result
 /// holds everything read before.
 ///
-/// Flow-record inputs (Zeek `conn.log`, NetFlow/IPFIX export captures)
-/// enter through [`Analyzer::external_flow`]; a file that is not a capture
-/// is where a reader for them plugs in (see `read_capture`).
+/// A file that is not a pcap/pcapng capture is read as a Zeek `conn.log`
+/// (TSV or JSON lines), whose records enter as flow records
+/// ([`Analyzer::external_flow`]); other flow-record inputs (NetFlow/IPFIX
+/// export captures) plug in the same way in `read_file`.
 pub fn analyze_files<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Outcome {
     let mut an = Analyzer::new(opts);
     let mut error = None;
     for p in paths {
-        if let Err(e) = read_capture(&mut an, p.as_ref()) {
+        if let Err(e) = read_file(&mut an, p.as_ref()) {
             error = Some(e);
             break;
         }
@@ -363,11 +370,19 @@ pub fn analyze_file(path: impl AsRef<Path>, opts: &Options) -> Result<Analysis, 
     }
 }
 
-/// Reads one pcap/pcapng file into the analysis. Problems that concern one
-/// packet only (an unknown interface) skip that packet; any other problem
-/// ends the file with an error naming its offset.
-fn read_capture(an: &mut Analyzer, path: &Path) -> Result<(), Error> {
-    let mut file = CaptureFile::open(path)?;
+/// Reads one input file into the analysis: a capture, else a conn.log.
+fn read_file(an: &mut Analyzer, path: &Path) -> Result<(), Error> {
+    match CaptureFile::open(path) {
+        Ok(file) => read_capture(an, file),
+        Err(e) if matches!(e.what, Problem::BadMagic(_)) => read_conn_log(an, path, e),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads a pcap/pcapng file. Problems that concern one packet only (an
+/// unknown interface) skip that packet; any other problem ends the file
+/// with an error naming its offset.
+fn read_capture(an: &mut Analyzer, mut file: CaptureFile) -> Result<(), Error> {
     an.stats.files += 1;
     loop {
         match file.next_packet() {
@@ -380,6 +395,32 @@ fn read_capture(an: &mut Analyzer, path: &Path) -> Result<(), Error> {
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Reads a Zeek conn.log; stops at the first line that cannot be read. A
+/// file that is neither (no conn.log header or JSON on its first line) is
+/// reported as not being a capture.
+fn read_conn_log(an: &mut Analyzer, path: &Path, not_capture: CaptureError) -> Result<(), Error> {
+    let reader = ConnReader::open(path)?;
+    an.stats.files += 1;
+    let mut read = 0u64;
+    for r in reader {
+        match r {
+            Ok(c) => {
+                an.external_flow(&ExternalFlow::from(&c));
+                read += 1;
+            }
+            Err(e)
+                if read == 0
+                    && matches!(e.what, ZeekProblem::NoFieldsHeader | ZeekProblem::Json(_)) =>
+            {
+                an.stats.files -= 1;
+                return Err(not_capture.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -195,3 +195,46 @@ fn external_flow_records_join_the_analysis() {
     assert_eq!(a.conversations[0].counts.bytes_out, 600);
     assert_eq!(a.stats.imported_flows, 1);
 }
+
+#[test]
+fn a_zeek_conn_log_is_read_as_flow_records() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let log = dir.path().join("conn.log");
+    let text = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n\
+        #fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\n\
+        #types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tcount\tcount\tcount\tcount\n\
+        1700000000.000000\tC1\t10.20.5.31\t46165\t10.20.1.10\t104\ttcp\t-\t1.5\t100\t200\tSF\t5\t360\t4\t412\n\
+        1700000001.000000\tC2\t10.20.5.31\t53000\t10.20.0.53\t53\tudp\tdns\t0.01\t30\t60\tSF\t1\t58\t1\t88\n";
+    std::fs::write(&log, text).unwrap_or_else(|e| panic!("{e}"));
+    let a = analyze_file(&log, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(a.flows.len(), 2);
+    let f = &a.flows[0];
+    assert_eq!(
+        (f.src, f.dport, f.packets_out, f.bytes_out, f.bytes_in),
+        (ip("10.20.5.31"), 104, 5, 360, 412)
+    );
+    assert_eq!(f.port_hint, Some("dicom"));
+    assert_eq!(a.flows[1].port_hint, Some("dns"));
+    assert_eq!(a.stats.imported_flows, 2);
+    assert_eq!(a.assets.len(), 3);
+}
+
+#[test]
+fn a_bad_conn_log_line_is_named() {
+    // Zeek's own baseline masks timestamps ("XXXXXXXXXX.XXXXXX"): line 10's
+    // ts is not a time.
+    let log = pcap("../flows/zeek_baseline_conn.log");
+    let out = analyze_files(&[log], &Options::default());
+    let Some(Error::ConnLog(e)) = &out.error else { panic!("{:?}", out.error) };
+    assert_eq!((e.line, e.field), (10, Some("ts")), "{e}");
+}
+
+#[test]
+fn a_file_that_is_neither_is_not_a_capture() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let junk = dir.path().join("notes.txt");
+    std::fs::write(&junk, "hello, this is not a capture\n").unwrap_or_else(|e| panic!("{e}"));
+    let out = analyze_files(&[junk], &Options::default());
+    let Some(Error::Capture(e)) = &out.error else { panic!("{:?}", out.error) };
+    assert!(matches!(e.what, Problem::BadMagic(_)), "{e}");
+}

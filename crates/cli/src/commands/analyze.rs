@@ -58,6 +58,20 @@ fn message(e: &sekimori_sensor::Error, lang: Lang) -> String {
                 ),
             }
         }
+        sekimori_sensor::Error::ConnLog(z) => {
+            let (file, line, what) = (z.file.display(), z.line, &z.what);
+            match (lang, z.field) {
+                (Lang::Ja, Some(field)) => format!(
+                    "{file} の {line} 行目（フィールド {field}）を読めません: {what}（それまでに読んだ分の結果を出力しました）"
+                ),
+                (Lang::Ja, None) => format!(
+                    "{file} の {line} 行目を読めません: {what}（それまでに読んだ分の結果を出力しました）"
+                ),
+                (Lang::En, _) => {
+                    format!("{z} (results of what was read before are printed)")
+                }
+            }
+        }
     }
 }
 
