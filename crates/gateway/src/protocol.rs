@@ -45,7 +45,7 @@ pub const STREAM_WINDOW: u32 = 4 * 1024 * 1024;
 /// HTTP/2 flow-control window per tunnel, bytes (both ends).
 pub const TUNNEL_WINDOW: u32 = 32 * 1024 * 1024;
 /// Largest HTTP/2 frame either end accepts, bytes.
-pub const MAX_FRAME_SIZE: u32 = 256 * 1024;
+pub const MAX_FRAME_SIZE: u32 = 16 * 1024;
 /// Most bytes queued for sending on one stream.
 pub const MAX_SEND_BUFFER: usize = 1024 * 1024;
 /// Largest header list either end accepts: a stream's headers are two short

@@ -92,6 +92,89 @@ pub struct Gateway {
     slots: Arc<Semaphore>,
     /// Consecutive failed re-check reads (store unavailable).
     recheck_failures: AtomicU64,
+    /// Recent authorisation reads, reused for new connections while fresh.
+    authz_cache: AuthzCache,
+}
+
+/// Store reads of (credential, grant) kept for at most one re-check
+/// interval, so that a burst of connections through one tunnel (a browser
+/// opening six, `scp` after `ssh`) does not read the store once per
+/// connection. The rules that keep this as safe as a live connection:
+/// - an entry is used only if it was read less than `recheck_interval` ago
+///   (a live connection is re-checked that often; a new one is never
+///   allowed on older data than an open one is);
+/// - every in-process change that can narrow access (revoke, cancel, lock,
+///   kill, logout, password change, MFA reset, session revocation) bumps
+///   `generation`, which invalidates every entry at once; an entry records
+///   the generation seen **before** its read began, so a read racing with
+///   a revocation is never trusted;
+/// - a failed store read (re-check or connection) empties the cache: fail
+///   closed at once, not after the entries age;
+/// - the decision itself (window, port, user status, session lifetime) is
+///   evaluated afresh for every connection from the cached rows and the
+///   current time.
+#[derive(Default)]
+struct AuthzCache {
+    generation: AtomicU64,
+    /// Store reads made for new connections and grant checks (misses).
+    reads: AtomicU64,
+    entries: std::sync::Mutex<HashMap<(TunnelCredentialId, AccessRequestId), CachedAuthz>>,
+}
+
+struct CachedAuthz {
+    authz: Arc<TunnelAuthz>,
+    read_at: std::time::Instant,
+    generation: u64,
+}
+
+/// Most cached reads kept (one per credential and grant in use).
+const AUTHZ_CACHE_MAX: usize = 4_096;
+
+impl AuthzCache {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(TunnelCredentialId, AccessRequestId), CachedAuthz>>
+    {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A cached read younger than `max_age` and not invalidated since.
+    fn get(
+        &self,
+        key: (TunnelCredentialId, AccessRequestId),
+        max_age: Duration,
+    ) -> Option<Arc<TunnelAuthz>> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let entries = self.lock();
+        let e = entries.get(&key)?;
+        (e.generation == generation && e.read_at.elapsed() < max_age).then(|| e.authz.clone())
+    }
+
+    /// Keeps a read that began at `read_at` when the generation was
+    /// `generation`.
+    fn put(
+        &self,
+        key: (TunnelCredentialId, AccessRequestId),
+        authz: Arc<TunnelAuthz>,
+        read_at: std::time::Instant,
+        generation: u64,
+        max_age: Duration,
+    ) {
+        let mut entries = self.lock();
+        if entries.len() >= AUTHZ_CACHE_MAX {
+            entries.retain(|_, e| e.read_at.elapsed() < max_age);
+            if entries.len() >= AUTHZ_CACHE_MAX {
+                return;
+            }
+        }
+        entries.insert(key, CachedAuthz { authz, read_at, generation });
+    }
+
+    /// Invalidates every entry (something that narrows access happened).
+    fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.lock().clear();
+    }
 }
 
 impl std::fmt::Debug for Gateway {
@@ -135,6 +218,7 @@ impl Gateway {
             live: Registry::default(),
             slots,
             recheck_failures: AtomicU64::new(0),
+            authz_cache: AuthzCache::default(),
         })
     }
 
@@ -183,19 +267,68 @@ impl Gateway {
     /// Closes one live connection (API/CLI kill). `false` if it is not live
     /// here.
     pub fn kill_connection(&self, id: TunnelSessionId) -> bool {
+        self.authz_cache.invalidate();
         self.live.kill_where(CloseReason::Killed, |c| c.id == id) > 0
     }
 
     /// Closes every live connection of a grant at once (revoke, cancel).
     pub fn close_request(&self, request: AccessRequestId, reason: CloseReason) -> usize {
+        self.authz_cache.invalidate();
         self.live.kill_where(reason, |c| c.request == request)
     }
 
     /// Closes every live connection and tunnel of a user at once (lock).
     pub fn close_user(&self, user: UserId) -> usize {
+        self.authz_cache.invalidate();
         let n = self.live.kill_where(CloseReason::UserLocked, |c| c.user == user);
         self.live.kill_tunnels_where(CloseReason::UserLocked, |t| t.user == user);
         n
+    }
+
+    /// Tells the gateway that something which may narrow access changed
+    /// in this process (logout, password change, MFA reset, a login
+    /// session revoked): cached authorisation reads are dropped, so the next
+    /// connection reads the store. Live connections see the change at the
+    /// next re-check.
+    pub fn authz_changed(&self) {
+        self.authz_cache.invalidate();
+    }
+
+    /// How many store reads new connections and grant checks have made
+    /// (the rest were answered from reads younger than the re-check
+    /// interval).
+    pub fn authz_store_reads(&self) -> u64 {
+        self.authz_cache.reads.load(Ordering::Relaxed)
+    }
+
+    /// Reads what authorises connections of `credential` under `request`:
+    /// from the cache when a read younger than the re-check interval is
+    /// there, else from the store (and cached). A failed read empties the
+    /// cache.
+    async fn grant_authz(
+        &self,
+        credential: TunnelCredentialId,
+        request: AccessRequestId,
+    ) -> Result<Arc<TunnelAuthz>, sekimori_store::StoreError> {
+        let key = (credential, request);
+        let max_age = self.cfg.recheck_interval;
+        if let Some(a) = self.authz_cache.get(key, max_age) {
+            return Ok(a);
+        }
+        let generation = self.authz_cache.generation.load(Ordering::Acquire);
+        let read_at = std::time::Instant::now();
+        self.authz_cache.reads.fetch_add(1, Ordering::Relaxed);
+        match self.store.tunnel_authz(credential, Some(request)).await {
+            Ok(a) => {
+                let a = Arc::new(a);
+                self.authz_cache.put(key, a.clone(), read_at, generation, max_age);
+                Ok(a)
+            }
+            Err(e) => {
+                self.authz_cache.invalidate();
+                Err(e)
+            }
+        }
     }
 
     /// Closes everything and waits (up to `within`) until every record is
@@ -233,8 +366,18 @@ impl Gateway {
         }
         let mut failed = false;
         for ((credential, request), members) in groups {
+            let generation = self.authz_cache.generation.load(Ordering::Acquire);
+            let read_at = std::time::Instant::now();
             match self.store.tunnel_authz(credential, Some(request)).await {
                 Ok(a) => {
+                    let a = Arc::new(a);
+                    self.authz_cache.put(
+                        (credential, request),
+                        a.clone(),
+                        read_at,
+                        generation,
+                        self.cfg.recheck_interval,
+                    );
                     for c in members {
                         if let Err(code) = check_connection(&a, c.port, now) {
                             c.kill.kill(close_reason_for(code));
@@ -243,6 +386,7 @@ impl Gateway {
                 }
                 Err(error) => {
                     failed = true;
+                    self.authz_cache.invalidate();
                     tracing::warn!(message = "Re-check could not read the store.", %error);
                 }
             }
@@ -260,7 +404,10 @@ impl Gateway {
                         }
                     }
                 }
-                Err(_) => failed = true,
+                Err(_) => {
+                    failed = true;
+                    self.authz_cache.invalidate();
+                }
             }
         }
         if failed {
@@ -558,7 +705,7 @@ impl Gateway {
         respond: &mut SendResponse<Bytes>,
         peer: SocketAddr,
     ) {
-        let a = match self.store.tunnel_authz(ctx.live.credential, Some(request)).await {
+        let a = match self.grant_authz(ctx.live.credential, request).await {
             Ok(a) => a,
             Err(_) => return refuse(respond, RefusalCode::StoreUnavailable, ctx.lang),
         };
@@ -621,8 +768,7 @@ impl Gateway {
             return Err(refused);
         }
         let started = std::time::Instant::now();
-        let a: TunnelAuthz = match self.store.tunnel_authz(ctx.live.credential, Some(request)).await
-        {
+        let a = match self.grant_authz(ctx.live.credential, request).await {
             Ok(a) => a,
             Err(error) => {
                 tracing::warn!(message = "Connection refused: store unavailable.", %error);

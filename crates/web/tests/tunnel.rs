@@ -1097,6 +1097,60 @@ async fn revocation_closes_busy_connections_within_a_second() {
     assert_eq!(got, b"still here");
 }
 
+/// New connections next to a live one reuse the re-check's read (no store
+/// read per connection), but never across a revocation made in this
+/// process: the next connection after it is refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_reuse_a_fresh_authorisation_but_never_across_a_revocation() {
+    let h = harness().await;
+    let tunnel = h.open().await;
+    let busy = h.busy(&tunnel, h.grant.id).await;
+    let before = h.gateway.authz_store_reads();
+    let n = 8;
+    for i in 0..n {
+        let msg = format!("burst {i}").into_bytes();
+        let (got, _) =
+            bounded("echo in a burst", echo_through(&tunnel, h.grant.id, h.echo.port, msg.clone()))
+                .await;
+        assert_eq!(got, msg);
+    }
+    let reads = h.gateway.authz_store_reads() - before;
+    // Each re-check (every 100 ms) refreshes the grant's read while the
+    // busy connection lives; a miss happens only when a connection lands
+    // between an entry's expiry and the next re-check's read.
+    assert!(reads < n, "{reads} store reads for {n} connections: nothing was reused");
+
+    // Revoked in the store and told to the gateway (as the API does):
+    // refused at once, though the cached read said approved a moment ago.
+    let by = &h.approver;
+    h.t.store.revoke_request(&user_ctx(by), h.grant.id, by.id, None).await.expect("revoke");
+    h.gateway.close_request(h.grant.id, CloseReason::Revoked);
+    let ctx = "the first connection after a revocation";
+    h.assert_conn_refused(
+        &tunnel,
+        h.grant.id,
+        h.echo.port,
+        &h.echo,
+        RefusalCode::GrantRevoked,
+        ctx,
+    )
+    .await;
+    drop(busy);
+
+    // authz_changed (logout, password change, MFA reset) drops cached
+    // reads too: the next connection reads the store.
+    let grant = h.granted(&[h.echo.port]).await;
+    let (got, _) =
+        bounded("echo", echo_through(&tunnel, grant.id, h.echo.port, b"a".to_vec())).await;
+    assert_eq!(got, b"a");
+    let before = h.gateway.authz_store_reads();
+    h.gateway.authz_changed();
+    let (got, _) =
+        bounded("echo", echo_through(&tunnel, grant.id, h.echo.port, b"b".to_vec())).await;
+    assert_eq!(got, b"b");
+    assert_eq!(h.gateway.authz_store_reads() - before, 1, "authz_changed forces a store read");
+}
+
 // ---------------------------------------------------------------------------
 // 4. Locked user
 // ---------------------------------------------------------------------------

@@ -594,6 +594,7 @@ pub async fn logout(
         .revoke_session(&me.ctx, me.session.id, SessionEnd::Logout)
         .await
         .map_err(store_error)?;
+    st.gateway.authz_changed();
     let mut resp = StatusCode::NO_CONTENT.into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
@@ -691,6 +692,7 @@ pub async fn change_password(
         .set_password(&me.ctx, me.user.id, &phc, Some(me.session.id))
         .await
         .map_err(store_error)?;
+    st.gateway.authz_changed();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -85,5 +85,6 @@ pub async fn revoke(
     let reason =
         if target.user == me.user.id { SessionEnd::Logout } else { SessionEnd::RevokedByAdmin };
     st.store.revoke_session(&me.ctx, id, reason).await.map_err(store_error)?;
+    st.gateway.authz_changed();
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -158,6 +158,7 @@ pub async fn reset_mfa(
     require_fresh_mfa(&st, &me)?;
     let id = parse_id(&id)?;
     st.store.reset_mfa(&me.ctx, id).await.map_err(store_error)?;
+    st.gateway.authz_changed();
     let user = st.store.user(id).await.map_err(store_error)?;
     Ok(Json(json!({ "user": user })).into_response())
 }
