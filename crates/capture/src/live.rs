@@ -1,9 +1,15 @@
 //! Live capture from an interface through libpcap (a SPAN port or a TAP),
 //! with an optional BPF filter. Packets come out as the same
 //! [`RawPacket`] a capture file gives, lent from libpcap's buffer.
+//!
+//! The handle is non-blocking and waited on with `poll(2)` for at most the
+//! configured timeout: libpcap's own read timeout does not fire on Linux
+//! when no packet arrives (TPACKET_V3 and, as measured with libpcap 1.10,
+//! immediate mode too), which would hang a sensor on a quiet port.
 
 use std::time::Duration;
 
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use sekimori_proto::packet::LinkType;
 use thiserror::Error;
 
@@ -84,6 +90,7 @@ pub struct LiveCapture {
     cap: pcap::Capture<pcap::Active>,
     link: LinkType,
     interface: String,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for LiveCapture {
@@ -109,7 +116,8 @@ impl LiveCapture {
         if let Some(b) = cfg.buffer_size {
             inactive = inactive.buffer_size(i32::try_from(b).unwrap_or(i32::MAX));
         }
-        let mut cap = inactive.open().map_err(|e| err(LiveProblem::Open(e)))?;
+        let mut cap =
+            inactive.open().and_then(|c| c.setnonblock()).map_err(|e| err(LiveProblem::Open(e)))?;
         let dl = cap.get_datalink().0;
         let link = u32::try_from(dl)
             .ok()
@@ -119,7 +127,7 @@ impl LiveCapture {
             cap.filter(f, true)
                 .map_err(|error| err(LiveProblem::Filter { filter: f.clone(), error }))?;
         }
-        Ok(LiveCapture { cap, link, interface: cfg.interface.clone() })
+        Ok(LiveCapture { cap, link, interface: cfg.interface.clone(), timeout: cfg.timeout })
     }
 
     /// The interface's link type.
@@ -127,9 +135,27 @@ impl LiveCapture {
         self.link
     }
 
-    /// The next packet; `None` when the read timeout passed without one.
+    /// The next packet; `None` when the timeout passed without one (or a
+    /// wake-up brought only packets the filter dropped).
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, LiveError> {
         let link = self.link;
+        let timeout = Timespec {
+            tv_sec: i64::try_from(self.timeout.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(self.timeout.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(&self.cap, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(0) => return Ok(None),
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => return Ok(None),
+            Err(e) => {
+                let e = pcap::Error::IoError(std::io::Error::from(e).kind());
+                return Err(LiveError {
+                    interface: self.interface.clone(),
+                    what: LiveProblem::Read(e),
+                });
+            }
+        }
         match self.cap.next_packet() {
             Ok(p) => {
                 let h = p.header;

@@ -126,7 +126,7 @@ impl Ng {
     }
     fn block(&mut self, ty: u32, body: &[u8]) {
         let mut body = body.to_vec();
-        while body.len() % 4 != 0 {
+        while !body.len().is_multiple_of(4) {
             body.push(0);
         }
         let len = body.len() as u32 + 12;
@@ -151,7 +151,7 @@ impl Ng {
             b.extend(self.b16(*code));
             b.extend(self.b16(v.len() as u16));
             b.extend(v);
-            while b.len() % 4 != 0 {
+            while !b.len().is_multiple_of(4) {
                 b.push(0);
             }
         }
