@@ -24,6 +24,7 @@ use crate::sql::access::{DEFAULT_LIST_LIMIT, fetch_request, rfc3339};
 use crate::sql::assets::fetch_asset;
 use crate::sql::sessions::{SESSION_COLS, decode_session};
 use crate::sql::users::{fetch_user, load_user};
+use crate::writer::WriteTx;
 use crate::{
     AuditCtx, NewTunnelSession, Session, Store, StoreError, TunnelAuthz, TunnelSessionEnd,
     TunnelSessionFilter,
@@ -283,60 +284,50 @@ impl TunnelRepo for Store {
         let (ctx, new) = (ctx.clone(), new.clone());
         self.write(move |tx| {
             Box::pin(async move {
-                let user = load_user(tx, new.user).await?;
-                // Only the identities of the grant: whether it allows this
-                // connection is the gateway's decision, made on `tunnel_authz`.
-                let row =
-                    sqlx::query("SELECT requester_id, asset_id FROM access_requests WHERE id = $1")
-                        .bind(new.request.to_string())
-                        .fetch_optional(tx.conn())
-                        .await?
-                        .ok_or_else(|| StoreError::not_found("request", new.request))?;
-                let c = Cols::new(&row, "access_requests");
-                if c.parse::<UserId>("requester_id")? != new.user {
-                    return Err(StoreError::invalid("user", "mismatch"));
-                }
-                if c.parse::<sekimori_types::AssetId>("asset_id")? != new.asset {
-                    return Err(StoreError::invalid("asset", "mismatch"));
-                }
-                let asset_name: Option<String> =
-                    sqlx::query_scalar("SELECT name FROM assets WHERE id = $1")
-                        .bind(new.asset.to_string())
-                        .fetch_optional(tx.conn())
-                        .await?;
-                let asset_name =
-                    asset_name.ok_or_else(|| StoreError::not_found("asset", new.asset))?;
-                let asset_name = sekimori_types::Label::parse("asset_name", &asset_name)
-                    .map_err(|e| StoreError::corrupt("assets", "name", e.reason))?;
                 let now = from_micros(tx.now_micros());
-                sqlx::query(
+                // One statement (it runs for every tunnelled connection):
+                // the row is written only if the request is the user's and
+                // names the asset; the names come from their rows. Whether
+                // the grant allows this connection is the gateway's
+                // decision, made on `tunnel_authz`.
+                let row = sqlx::query(
                     "INSERT INTO tunnel_sessions (id, request_id, user_id, username, company, \
                      credential_id, asset_id, asset_name, port, client_addr, target_addr, \
                      started_at, bytes_up, bytes_down, recorded) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 0, $13)",
+                     SELECT $1, r.id, u.id, u.username, u.company, $2, a.id, a.name, $3, $4, $5, \
+                     $6, 0, 0, $7 \
+                     FROM access_requests r JOIN users u ON u.id = r.requester_id \
+                     JOIN assets a ON a.id = r.asset_id \
+                     WHERE r.id = $8 AND r.requester_id = $9 AND r.asset_id = $10 \
+                     RETURNING username, company, asset_name",
                 )
                 .bind(new.id.to_string())
-                .bind(new.request.to_string())
-                .bind(user.id.to_string())
-                .bind(user.username.as_str())
-                .bind(user.company.as_ref().map(|l| l.as_str()))
                 .bind(new.credential.to_string())
-                .bind(new.asset.to_string())
-                .bind(asset_name.as_str())
                 .bind(i64::from(new.port))
                 .bind(new.client_addr.to_string())
                 .bind(new.target_addr.to_string())
                 .bind(micros(now))
                 .bind(i64::from(new.recorded))
-                .execute(tx.conn())
+                .bind(new.request.to_string())
+                .bind(new.user.to_string())
+                .bind(new.asset.to_string())
+                .fetch_optional(tx.conn())
                 .await
                 .map_err(on_write("tunnel_session", "id"))?;
+                let Some(row) = row else {
+                    return Err(why_not_opened(tx, &new).await);
+                };
+                const T: &str = "tunnel_sessions";
+                let c = Cols::new(&row, T);
+                let username = Username::parse(&c.string("username")?)
+                    .map_err(|e| StoreError::corrupt(T, "username", e.reason))?;
+                let (company, asset_name) = (c.opt_label("company")?, c.label("asset_name")?);
                 tx.audit(
                     &ctx,
                     AuditEvent::TunnelOpened {
                         tunnel_session: new.id,
                         request: new.request,
-                        user: user.id,
+                        user: new.user,
                         asset: new.asset,
                         port: new.port,
                         client: new.client_addr.to_string(),
@@ -347,9 +338,9 @@ impl TunnelRepo for Store {
                 Ok(TunnelSession {
                     id: new.id,
                     request: new.request,
-                    user: user.id,
-                    username: user.username,
-                    company: user.company,
+                    user: new.user,
+                    username,
+                    company,
                     credential: new.credential,
                     asset: new.asset,
                     asset_name,
@@ -509,5 +500,33 @@ mod tests {
         let mut big = end(&good, "x.rec");
         big.bytes_up = u64::MAX;
         assert!(end_row(&big).is_err());
+    }
+}
+
+/// Why `open_tunnel_session` wrote nothing: the same answers its checks
+/// gave when they ran one by one (only read on this rare path).
+async fn why_not_opened(tx: &mut WriteTx<'_>, new: &NewTunnelSession) -> StoreError {
+    if let Err(e) = load_user(tx, new.user).await {
+        return e;
+    }
+    let row = sqlx::query("SELECT requester_id, asset_id FROM access_requests WHERE id = $1")
+        .bind(new.request.to_string())
+        .fetch_optional(tx.conn())
+        .await;
+    let row = match row {
+        Ok(Some(row)) => row,
+        Ok(None) => return StoreError::not_found("request", new.request),
+        Err(e) => return e.into(),
+    };
+    let c = Cols::new(&row, "access_requests");
+    match c.parse::<UserId>("requester_id") {
+        Ok(u) if u == new.user => {}
+        Ok(_) => return StoreError::invalid("user", "mismatch"),
+        Err(e) => return e,
+    }
+    match c.parse::<sekimori_types::AssetId>("asset_id") {
+        Ok(a) if a == new.asset => StoreError::not_found("asset", new.asset),
+        Ok(_) => StoreError::invalid("asset", "mismatch"),
+        Err(e) => e,
     }
 }
