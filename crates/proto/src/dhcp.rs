@@ -228,11 +228,15 @@ pub fn facts(m: &Message, sender: Subject) -> Vec<Fact> {
             }
         }
         Op::Reply => {
-            // The address the server gave the host.
+            // The address the server gave the host (an ACK; an OFFER is
+            // only a proposal).
             if m.message_type == Some(5) && !m.yiaddr.is_unspecified() {
-                add(FactKey::DhcpRequestedIp, &m.yiaddr.to_string());
+                add(FactKey::DhcpAssignedIp, &m.yiaddr.to_string());
             }
         }
+    }
+    if let Some(id) = m.server_id.filter(|ip| !ip.is_unspecified()) {
+        add(FactKey::DhcpServerId, &id.to_string());
     }
     facts
 }

@@ -8,9 +8,10 @@
 //! - DNS/LLMNR: a query names what the sender looked up ([`FactKey::DnsQuery`]);
 //!   an A/AAAA answer names the address ([`FactKey::DnsName`] about
 //!   [`Subject::Ip`]).
-//! - mDNS: the same, plus the sender's own service instances and SRV
-//!   targets (DNS names of the sender), and TXT `model=`/`ty=`/`usb_MFG=`…
-//!   as product and vendor.
+//! - mDNS: the same, plus the sender's own DNS-SD service instances
+//!   ([`FactKey::DnsSdInstance`]: services, not host names), SRV targets
+//!   (DNS names of the sender), and TXT `model=`/`ty=`/`usb_MFG=`… as
+//!   product and vendor.
 //! - NBNS: registrations, releases and positive answers name the address
 //!   they carry: unique workstation/server names as [`FactKey::NetbiosName`],
 //!   workgroup/domain names as [`FactKey::Domain`]; node status answers list
@@ -372,13 +373,15 @@ fn dns_facts(app: App, m: &Message, from: Subject, out: &mut Facts) {
         // mDNS responders announce their own records.
         match &rec.data {
             Rdata::Ptr(instance) if !rec.name.ends_with(".arpa") && is_instance(instance) => {
-                out.add(from, FactKey::DnsName, instance)
+                out.add(from, FactKey::DnsSdInstance, instance)
             }
             Rdata::Ptr(host) if rec.name.ends_with(".arpa") => {
                 out.add(from, FactKey::DnsName, host)
             }
             Rdata::Srv { target, .. } => {
-                out.add(from, FactKey::DnsName, &rec.name);
+                if is_instance(&rec.name) {
+                    out.add(from, FactKey::DnsSdInstance, &rec.name);
+                }
                 out.add(from, FactKey::DnsName, target);
             }
             Rdata::Txt(strings) => txt_facts(strings, from, out),
@@ -673,7 +676,7 @@ mod tests {
         assert_eq!(
             facts,
             vec![
-                Fact::new(Subject::Client, FactKey::DnsName, "Lab Printer._ipp._tcp.local")
+                Fact::new(Subject::Client, FactKey::DnsSdInstance, "Lab Printer._ipp._tcp.local")
                     .unwrap(),
                 Fact::new(Subject::Client, FactKey::Product, "HP LaserJet4").unwrap(),
                 Fact::new(Subject::Client, FactKey::Vendor, "HP").unwrap(),

@@ -205,6 +205,13 @@ pub enum FactKey {
     /// A software banner as sent (SSH identification string, HTTP
     /// Server/User-Agent, VNC version).
     Software,
+    /// The operating system's version number as the host reports it
+    /// (NTLM's version structure: `6.0.6001` is Windows major 6, minor 0,
+    /// build 6001).
+    OsVersion,
+    /// A User-Agent outside HTTP (SSDP M-SEARCH `USER-AGENT`): the
+    /// software that sent it, as it describes itself.
+    UserAgent,
 
     // Protocol envelope facts.
     DicomCallingAe,
@@ -221,8 +228,19 @@ pub enum FactKey {
     DhcpVendorClass,
     DhcpParamList,
     DhcpClientId,
+    /// The address a DHCP client asked for (option 50, or `ciaddr`): a
+    /// wish, not a binding.
     DhcpRequestedIp,
+    /// The address a DHCP server assigned (`yiaddr` of a DHCPACK), about
+    /// the client's MAC: the inventory binds the two.
+    DhcpAssignedIp,
+    /// The DHCP server identifier (option 54) in a client's REQUEST or a
+    /// server's reply, about the client's MAC: the server it leases from.
+    DhcpServerId,
     DnsQuery,
+    /// A DNS-SD service instance the host announces (mDNS PTR/SRV:
+    /// `Lab Printer._ipp._tcp.local`): a service, not a host name.
+    DnsSdInstance,
     TlsSni,
     TlsAlpn,
     TlsVersion,
@@ -230,6 +248,9 @@ pub enum FactKey {
     Ja4s,
     CertSubject,
     CertIssuer,
+    /// The leaf certificate's subject common name (a FortiGate's serial,
+    /// a server's host name).
+    CertCommonName,
     SshClient,
     SshServer,
     Hassh,
@@ -250,6 +271,9 @@ pub enum FactKey {
     BacnetDeviceInstance,
     IkeVendorId,
     IkeVersion,
+    /// The IKE exchange type of the first message (`Identity Protection
+    /// (Main Mode)`, `Aggressive`, `IKE_SA_INIT`).
+    IkeExchange,
     OpenVpnOpcode,
     VncVersion,
     SsdpLocation,
@@ -272,6 +296,8 @@ impl FactKey {
             FactKey::Serial => "serial",
             FactKey::Description => "description",
             FactKey::Software => "software",
+            FactKey::OsVersion => "os_version",
+            FactKey::UserAgent => "user_agent",
             FactKey::DicomCallingAe => "dicom.calling_ae",
             FactKey::DicomCalledAe => "dicom.called_ae",
             FactKey::DicomImplClassUid => "dicom.implementation_class_uid",
@@ -287,7 +313,10 @@ impl FactKey {
             FactKey::DhcpParamList => "dhcp.parameter_list",
             FactKey::DhcpClientId => "dhcp.client_id",
             FactKey::DhcpRequestedIp => "dhcp.requested_ip",
+            FactKey::DhcpAssignedIp => "dhcp.assigned_ip",
+            FactKey::DhcpServerId => "dhcp.server_id",
             FactKey::DnsQuery => "dns.query",
+            FactKey::DnsSdInstance => "dns_sd.instance",
             FactKey::TlsSni => "tls.sni",
             FactKey::TlsAlpn => "tls.alpn",
             FactKey::TlsVersion => "tls.version",
@@ -295,6 +324,7 @@ impl FactKey {
             FactKey::Ja4s => "tls.ja4s",
             FactKey::CertSubject => "tls.cert_subject",
             FactKey::CertIssuer => "tls.cert_issuer",
+            FactKey::CertCommonName => "tls.cert_cn",
             FactKey::SshClient => "ssh.client",
             FactKey::SshServer => "ssh.server",
             FactKey::Hassh => "ssh.hassh",
@@ -315,6 +345,7 @@ impl FactKey {
             FactKey::BacnetDeviceInstance => "bacnet.device_instance",
             FactKey::IkeVendorId => "ike.vendor_id",
             FactKey::IkeVersion => "ike.version",
+            FactKey::IkeExchange => "ike.exchange",
             FactKey::OpenVpnOpcode => "openvpn.opcode",
             FactKey::VncVersion => "vnc.version",
             FactKey::SsdpLocation => "ssdp.location",

@@ -341,6 +341,9 @@ pub fn probe_datagram(ctx: &Ctx, side: Side, payload: &[u8]) -> Verdict {
     let mut facts = Vec::new();
     let v = if parsed.version == IkeVersion::V1 { "IKEv1" } else { "IKEv2" };
     facts.extend(Fact::new(who, FactKey::IkeVersion, v));
+    if let Some(x) = parsed.exchange_name() {
+        facts.extend(Fact::new(who, FactKey::IkeExchange, x));
+    }
     for id in &parsed.vendor_ids {
         let d = decode_vendor_id(id);
         facts.extend(Fact::new(who, FactKey::IkeVendorId, &d.name));

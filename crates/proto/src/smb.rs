@@ -210,11 +210,7 @@ fn ntlm_facts(m: &ntlm::Message, out: &mut Vec<Fact>) -> bool {
                 out.extend(Fact::new(s, FactKey::Domain, d));
             }
             if let Some((major, minor, build)) = c.os_version {
-                out.extend(Fact::new(
-                    s,
-                    FactKey::Description,
-                    &format!("NTLM OS version {major}.{minor} build {build}"),
-                ));
+                out.extend(Fact::new(s, FactKey::OsVersion, &format!("{major}.{minor}.{build}")));
             }
             true
         }

@@ -58,7 +58,7 @@ pub fn probe_datagram(_ctx: &Ctx, side: Side, payload: &[u8]) -> Verdict {
     let mut facts = Vec::new();
     let text = |name: &str| h.header(name).map(|v| String::from_utf8_lossy(v).into_owned());
     if let Some(ua) = text("user-agent") {
-        facts.extend(Fact::new(from, FactKey::HttpUserAgent, &ua));
+        facts.extend(Fact::new(from, FactKey::UserAgent, &ua));
     }
     if kind != Kind::Search {
         if let Some(server) = text("server") {

@@ -448,6 +448,9 @@ impl CertInfo {
     pub fn facts(&self, who: Subject, out: &mut Vec<Fact>) {
         out.extend(Fact::new(who, FactKey::CertSubject, &self.subject));
         out.extend(Fact::new(who, FactKey::CertIssuer, &self.issuer));
+        if let Some(cn) = &self.common_name {
+            out.extend(Fact::new(who, FactKey::CertCommonName, cn));
+        }
         if self.is_fortinet() {
             out.extend(Fact::new(who, FactKey::Vendor, "Fortinet"));
             if let Some(ou) =
@@ -458,7 +461,12 @@ impl CertInfo {
             if let Some(serial) = self.fortinet_serial() {
                 out.extend(Fact::new(who, FactKey::Serial, serial));
             }
-        } else if let Some(o) = self.organization.as_ref().filter(|_| self.vendor_issued()) {
+        } else if let Some(o) =
+            self.organization.as_ref().filter(|_| who == Subject::Server && self.vendor_issued())
+        {
+            // A server's own certificate names the maker of the box; a
+            // client certificate names the client software's vendor
+            // (Code42's backup agent on a MacBook), not the host's.
             out.extend(Fact::new(who, FactKey::Vendor, o));
         }
     }

@@ -55,9 +55,13 @@ fn wireshark_dora() {
             fact(mac, FactKey::DhcpClientId, "01:00:0b:82:01:fc:42"),
         ]
     );
-    // OFFER: nothing yet. ACK: the address given.
-    assert_eq!(facts_of(&p[1]), vec![]);
-    assert_eq!(facts_of(&p[3]), vec![fact(mac, FactKey::DhcpRequestedIp, "192.168.0.10")]);
+    // OFFER: only the offering server. REQUEST: the address asked for
+    // from that server. ACK: the address given.
+    let server = fact(mac, FactKey::DhcpServerId, "192.168.0.1");
+    assert_eq!(facts_of(&p[1]), vec![server.clone()]);
+    assert!(facts_of(&p[2]).contains(&fact(mac, FactKey::DhcpRequestedIp, "192.168.0.10")));
+    assert!(facts_of(&p[2]).contains(&server));
+    assert_eq!(facts_of(&p[3]), vec![fact(mac, FactKey::DhcpAssignedIp, "192.168.0.10"), server]);
     let ack = parse(&p[3]).unwrap();
     assert_eq!((ack.op, ack.message_type), (Op::Reply, Some(5)));
     assert_eq!(ack.server_id, Some("192.168.0.1".parse().unwrap()));
@@ -75,10 +79,15 @@ fn zeek_dhcp_hostname_and_lease() {
             fact(mac, FactKey::DhcpRequestedIp, "192.168.211.194"),
         ]
     );
-    // Frame 6 is the ACK for 128.2.6.189.
-    assert_eq!(facts_of(&p[5]), vec![fact(mac, FactKey::DhcpRequestedIp, "128.2.6.189")]);
+    // Frame 6 is the ACK for 128.2.6.189 (not the 192.168.211.194 asked
+    // for in the DISCOVER) from server 128.2.6.152.
+    let server = fact(mac, FactKey::DhcpServerId, "128.2.6.152");
+    assert_eq!(
+        facts_of(&p[5]),
+        vec![fact(mac, FactKey::DhcpAssignedIp, "128.2.6.189"), server.clone()]
+    );
     // The offer's vendor class (ArubaAP) is the server's, not the client's.
-    assert!(facts_of(&p[1]).is_empty());
+    assert_eq!(facts_of(&p[1]), vec![server]);
     assert_eq!(parse(&p[1]).unwrap().vendor_class.as_deref(), Some("ArubaAP"));
 }
 

@@ -83,13 +83,11 @@ fn anyconnect_lan_chatter() {
     assert!(has(&facts, Subject::Client, FactKey::DnsQuery, "vco.pandion.viasat.com"));
     assert!(has(&facts, ip("8.37.102.91"), FactKey::DnsName, "vco.pandion.viasat.com"));
     assert!(has(&facts, ip("99.86.34.156"), FactKey::DnsName, "slack.com"));
-    // mDNS answer from 10.0.0.227: its service instance and host name.
-    assert!(has(
-        &facts,
-        Subject::Client,
-        FactKey::DnsName,
-        "LP-RKERUR-OSX (9)._companion-link._tcp.local"
-    ));
+    // mDNS answer from 10.0.0.227: its service instance (not a host
+    // name) and host name.
+    let instance = "LP-RKERUR-OSX (9)._companion-link._tcp.local";
+    assert!(has(&facts, Subject::Client, FactKey::DnsSdInstance, instance));
+    assert!(!has(&facts, Subject::Client, FactKey::DnsName, instance));
     assert!(has(&facts, Subject::Client, FactKey::DnsName, "nDPI.local"));
     assert!(has(&facts, ip("10.0.0.227"), FactKey::DnsName, "nDPI.local"));
     // NBNS releases name the releasing host.

@@ -26,7 +26,7 @@ fn m_search_user_agent() {
                 facts: vec![
                     Fact::new(
                         Subject::Client,
-                        FactKey::HttpUserAgent,
+                        FactKey::UserAgent,
                         "Google Chrome/99.0.4844.74 Mac OS X"
                     )
                     .unwrap()

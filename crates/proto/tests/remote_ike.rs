@@ -45,6 +45,10 @@ fn arkime_ikev1_vendor_ids() {
     assert!(*more);
     assert_eq!(values(f1, Subject::Client, FactKey::IkeVersion), ["IKEv1"]);
     assert_eq!(
+        values(f1, Subject::Client, FactKey::IkeExchange),
+        ["Identity Protection (Main Mode)"]
+    );
+    assert_eq!(
         values(f1, Subject::Client, FactKey::IkeVendorId),
         ["RFC 3706 DPD (Dead Peer Detection)", "a9b9b1034f7e50a2513b47b100bb85a9"]
     );
@@ -67,7 +71,7 @@ fn arkime_ikev1_vendor_ids() {
     // Key exchange (frames 4-5) is clear; from frame 6 on (main mode 5-6,
     // quick mode) encrypted: nothing more to learn.
     assert!(out[4].2);
-    assert!(out[5..].iter().all(|(_, facts, more)| !more && facts.len() == 1));
+    assert!(out[5..].iter().all(|(_, facts, more)| !more && facts.len() == 2));
     let m = ike::parse(&dgrams[0].payload).unwrap();
     assert_eq!(m.exchange_name(), Some("Identity Protection (Main Mode)"));
     assert_eq!(m.responder_spi, [0; 8]);
@@ -82,6 +86,7 @@ fn ndpi_ikev2_and_nat_t() {
     let out = run(&on500);
     assert!(out.iter().all(|(app, _, _)| *app == App::Ike));
     assert_eq!(values(&out[0].1, Subject::Client, FactKey::IkeVersion), ["IKEv2"]);
+    assert_eq!(values(&out[0].1, Subject::Client, FactKey::IkeExchange), ["IKE_SA_INIT"]);
     assert_eq!(ike::parse(&on500[0].payload).unwrap().exchange_name(), Some("IKE_SA_INIT"));
     // The answer carries the R flag and no I flag: about the server.
     assert_eq!(values(&out[1].1, Subject::Server, FactKey::IkeVersion), ["IKEv2"]);

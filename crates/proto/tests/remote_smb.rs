@@ -44,10 +44,7 @@ fn dialect_and_ntlm_names() {
     assert_eq!(values(&facts, Subject::Server, FactKey::NetbiosName), ["SERVER002"]);
     assert_eq!(values(&facts, Subject::Server, FactKey::DnsName), ["SERVER002.contoso.com"]);
     assert_eq!(values(&facts, Subject::Server, FactKey::Domain), ["CONTOSO", "contoso.com"]);
-    assert_eq!(
-        values(&facts, Subject::Server, FactKey::Description),
-        ["NTLM OS version 6.0 build 6001"]
-    );
+    assert_eq!(values(&facts, Subject::Server, FactKey::OsVersion), ["6.0.6001"]);
     assert_eq!(values(&facts, Subject::Client, FactKey::NtlmHost), ["SERVER01"]);
     assert_eq!(values(&facts, Subject::Client, FactKey::Hostname), ["SERVER01"]);
     assert_eq!(values(&facts, Subject::Client, FactKey::NtlmDomain), ["CONTOSO"]);

@@ -96,6 +96,7 @@ fn forticlient_is_forti_sslvpn_with_the_fortigate_serial() {
         assert_eq!(values(&facts, Subject::Server, FactKey::Vendor), ["Fortinet"]);
         assert_eq!(values(&facts, Subject::Server, FactKey::Product), ["FortiGate"]);
         assert_eq!(values(&facts, Subject::Server, FactKey::Serial), ["FWF60E4Q16012050"]);
+        assert_eq!(values(&facts, Subject::Server, FactKey::CertCommonName), ["FWF60E4Q16012050"]);
         assert_eq!(
             values(&facts, Subject::Server, FactKey::CertSubject),
             [
@@ -167,6 +168,7 @@ fn mutual_tls_client_certificate_is_about_the_client() {
             "DC=com, DC=viasat, DC=corp, DC=hq, OU=Workstations, OU=USA, OU=Carlsbad, OU=Macs, CN=lp-rkerur-osx"
         ]
     );
+    assert_eq!(values(&facts, Subject::Client, FactKey::CertCommonName), ["lp-rkerur-osx"]);
 }
 
 /// Every prefix of the client's ClientHello: `NeedMore` until it is whole,

@@ -10,7 +10,8 @@
 //! An IP address is bound to a MAC address — and the two become one asset
 //! — when:
 //! 1. ARP says so (an ARP sender's MAC and IP), or DHCP does (a
-//!    `dhcp.requested_ip` fact about a MAC); or
+//!    `dhcp.assigned_ip` fact about a MAC: the address a DHCPACK gave it;
+//!    an address the client only asked for binds nothing); or
 //! 2. the IP was the source of frames from that MAC, the MAC does not
 //!    behave like a router, and either the IP is local-scope (RFC 1918,
 //!    CGNAT 100.64/10, link-local, loopback, IPv6 ULA and link-local) or it
@@ -277,7 +278,7 @@ impl Inventory {
             Subject::Mac(m) => {
                 if let Some(o) = self.mac_obs(m) {
                     o.facts.add(f.key, &f.value);
-                    if f.key == FactKey::DhcpRequestedIp
+                    if f.key == FactKey::DhcpAssignedIp
                         && let Ok(ip) = f.value.parse::<IpAddr>()
                         && is_host_ip(ip)
                         && !o.bound.contains(&ip)

@@ -146,7 +146,9 @@ fn a_dhcp_client_is_named_and_addressed_through_its_mac() {
     r.facts = vec![
         fact(Subject::Mac(m.0), FactKey::Hostname, "NicksMacBook"),
         fact(Subject::Mac(m.0), FactKey::DhcpVendorClass, "MSFT 5.0"),
-        fact(Subject::Mac(m.0), FactKey::DhcpRequestedIp, "192.168.1.111"),
+        // Asked for, then given another address (zeek_dhcp.pcap does so).
+        fact(Subject::Mac(m.0), FactKey::DhcpRequestedIp, "192.168.211.194"),
+        fact(Subject::Mac(m.0), FactKey::DhcpAssignedIp, "192.168.1.111"),
         fact(Subject::Client, FactKey::DhcpParamList, "1,3,6"),
     ];
     inv.flow(&r);
@@ -154,6 +156,7 @@ fn a_dhcp_client_is_named_and_addressed_through_its_mac() {
     assert_eq!(a.len(), 1, "{a:#?}");
     let c = &a[0];
     assert_eq!(c.ip, Some(ip("192.168.1.111")));
+    assert_eq!(c.ips, vec![ip("192.168.1.111")], "the requested address binds nothing");
     assert_eq!(c.mac, Some(m));
     assert_eq!(c.names, vec!["NicksMacBook".to_owned()]);
     assert_eq!(c.protocols_as_client, vec![App::Dhcp]);
