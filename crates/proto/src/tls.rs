@@ -391,6 +391,29 @@ pub struct CertInfo {
     pub organizational_unit: Option<String>,
 }
 
+/// A directory string's text: the UTF-8 family as is, and the legacy
+/// types older certificates use — TeletexString (read as Latin-1, as
+/// browsers do; `CN=*.gstatic.com` in 2012's Google certificate) and
+/// BMPString (UTF-16BE).
+fn attribute_text(a: &x509_parser::x509::AttributeTypeAndValue<'_>) -> Option<String> {
+    use x509_parser::asn1_rs::Tag;
+    if let Ok(s) = a.as_str() {
+        return Some(s.to_owned());
+    }
+    let raw = a.as_slice();
+    match a.attr_value().tag() {
+        Tag::T61String => Some(raw.iter().map(|&b| char::from(b)).collect()),
+        Tag::BmpString => {
+            let units = raw.chunks_exact(2).map(|c| match c {
+                [hi, lo] => u16::from_be_bytes([*hi, *lo]),
+                _ => 0xfffd,
+            });
+            Some(char::decode_utf16(units).map(|c| c.unwrap_or('\u{fffd}')).collect())
+        }
+        _ => None,
+    }
+}
+
 impl CertInfo {
     /// Decodes a DER certificate.
     pub fn parse(der: &[u8]) -> Result<CertInfo, Error> {
@@ -400,7 +423,7 @@ impl CertInfo {
         fn first<'a>(
             mut it: impl Iterator<Item = &'a x509_parser::x509::AttributeTypeAndValue<'a>>,
         ) -> Option<String> {
-            it.find_map(|a| a.as_str().ok().map(str::to_owned))
+            it.find_map(attribute_text)
         }
         let subject = cert.subject();
         Ok(CertInfo {

@@ -252,3 +252,14 @@ proptest! {
         let _ = tls::probe_datagram(&c, Side::Client, &dtls);
     }
 }
+
+/// The 2012 Google certificate's CN is a TeletexString (tshark:
+/// `teletexString: *.gstatic.com`), which x509-parser does not read as
+/// text by itself.
+#[test]
+fn teletex_common_name_is_read() {
+    let s = first_stream("zeek_tls_conn_with_extensions.pcap", 443);
+    let (_, facts, _) = yes(tls::probe_stream(&ctx(&s), &s.to_server, &s.to_client));
+    assert_eq!(values(&facts, Subject::Server, FactKey::CertCommonName), ["*.gstatic.com"]);
+    assert_eq!(values(&facts, Subject::Server, FactKey::Vendor), ["Google Inc"]);
+}

@@ -79,12 +79,12 @@ fn ctx(key: &FlowKey, flow: &Flow) -> Ctx {
     Ctx { client_port: key.port(flow.client()), server_port: key.port(flow.server()) }
 }
 
-/// Keeps what a probe said.
+/// Keeps what a probe said. The latest `Yes` names the app: a probe that
+/// keeps reading may refine its first answer (TLS becomes FortiGate
+/// SSL-VPN or AnyDesk once the server's certificate is seen).
 fn take(flow: &mut Flow, v: Verdict) {
     if let Verdict::Yes { app, facts, .. } = v {
-        if flow.app.is_none() {
-            flow.app = Some(app);
-        }
+        flow.app = Some(app);
         flow.add_facts(facts);
     }
 }

@@ -313,6 +313,7 @@ impl Analyzer {
     pub fn finish(mut self) -> Analysis {
         self.table.drain(EndReason::End);
         self.drain_ended();
+        let linked = record::link_anyconnect(&mut self.flows);
         let assets = self.inventory.assets();
         let mut asset_of = std::collections::HashMap::new();
         for a in &assets {
@@ -320,9 +321,10 @@ impl Analyzer {
                 asset_of.insert(*ip, a.id.clone());
             }
         }
-        let conversations = self
-            .conversations
-            .into_sorted(|ip| asset_of.get(&ip).cloned().unwrap_or_else(|| format!("ip:{ip}")));
+        let id = |ip| asset_of.get(&ip).cloned().unwrap_or_else(|| format!("ip:{ip}"));
+        let mut conversations = self.conversations.into_sorted(id);
+        let linked = linked.into_iter().map(|(c, s)| (id(c), id(s))).collect();
+        record::relabel_conversations(&mut conversations, &linked);
         let mut flows = self.flows;
         flows.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         let mut stats = self.stats;

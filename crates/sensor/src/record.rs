@@ -1,6 +1,7 @@
 //! Flow records: what `analyze` prints for each flow, and what the
 //! inventory and the store consume.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -8,6 +9,7 @@ use sekimori_proto::identify::{DATAGRAM, STREAM};
 use sekimori_proto::{App, Fact, FactKey, Subject};
 use serde::ser::{SerializeSeq, SerializeStruct};
 
+use crate::conversation::{Conversation, Counts, Service};
 use crate::flow::{EndReason, Flow, FlowKey, Timestamp, proto, transport_name};
 
 /// A MAC address, printed `00:1b:21:0a:bc:de`.
@@ -138,6 +140,74 @@ impl FlowRecord {
             self.last,
         )
     }
+}
+
+/// Cisco AnyConnect's TLS channel. An AnyConnect session is a TLS
+/// connection (CSTP: authentication, configuration, and the tunnel when
+/// DTLS is blocked) plus a DTLS channel that the TLS channel negotiates,
+/// from the same client to the same head-end address and port. Only the
+/// DTLS side has a signature (Cisco's pre-standard DTLS version); the TLS
+/// side is plain TLS to a web server certificate. So: a TCP flow
+/// identified as TLS whose client address, server address and server port
+/// are those of an AnyConnect DTLS flow is relabelled AnyConnect. A TLS
+/// connection to the same head-end on another port stays TLS.
+///
+/// Applied to all the records at the end of an analysis (the DTLS channel
+/// starts after the TLS one, which may have ended by then). Returns the
+/// (client, server) address pairs that had a TLS flow relabelled.
+pub fn link_anyconnect(flows: &mut [FlowRecord]) -> BTreeSet<(IpAddr, IpAddr)> {
+    let dtls: BTreeSet<(IpAddr, IpAddr, u16)> = flows
+        .iter()
+        .filter(|f| f.app == Some(App::AnyConnect) && f.transport == "udp")
+        .map(|f| (f.src, f.dst, f.dport))
+        .collect();
+    let mut linked = BTreeSet::new();
+    if dtls.is_empty() {
+        return linked;
+    }
+    for f in flows.iter_mut() {
+        if f.app == Some(App::Tls)
+            && f.transport == "tcp"
+            && dtls.contains(&(f.src, f.dst, f.dport))
+        {
+            f.app = Some(App::AnyConnect);
+            linked.insert((f.src, f.dst));
+        }
+    }
+    linked
+}
+
+/// Moves the TLS conversation buckets of the asset pairs in `pairs` to
+/// AnyConnect ([`link_anyconnect`]), merging them with the DTLS buckets of
+/// the same minute, and restores the order of
+/// [`crate::Conversations::into_sorted`].
+pub fn relabel_conversations(convs: &mut Vec<Conversation>, pairs: &BTreeSet<(String, String)>) {
+    if pairs.is_empty() {
+        return;
+    }
+    let mut merged: BTreeMap<(Timestamp, String, String, Service), Counts> = BTreeMap::new();
+    for c in convs.drain(..) {
+        let pair = (c.client_asset, c.server_asset);
+        let service = match c.service {
+            Service::App(App::Tls) if pairs.contains(&pair) => Service::App(App::AnyConnect),
+            s => s,
+        };
+        let m = merged.entry((c.start, pair.0, pair.1, service)).or_default();
+        m.packets_out += c.counts.packets_out;
+        m.packets_in += c.counts.packets_in;
+        m.bytes_out += c.counts.bytes_out;
+        m.bytes_in += c.counts.bytes_in;
+        m.flows += c.counts.flows;
+    }
+    convs.extend(merged.into_iter().map(
+        |((start, client_asset, server_asset, service), counts)| Conversation {
+            client_asset,
+            server_asset,
+            service,
+            start,
+            counts,
+        },
+    ));
 }
 
 /// The probe usually found on `port` of `transport`, if any.
