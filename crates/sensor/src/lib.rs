@@ -30,6 +30,7 @@ use sekimori_proto::packet::{Layer3, LinkType, NonIp, Packet, Transport};
 use thiserror::Error;
 
 pub mod conversation;
+pub mod exports;
 pub mod flow;
 pub mod ident;
 pub mod inventory;
@@ -97,8 +98,12 @@ pub struct Stats {
     pub non_ip: u64,
     /// IP fragments.
     pub fragments: u64,
-    /// Flow records imported from other sources (Zeek, NetFlow).
+    /// Flow records imported from other sources (Zeek, NetFlow/IPFIX;
+    /// those decoded from export datagrams in the packets included).
     pub imported_flows: u64,
+    /// NetFlow/IPFIX export datagrams that did not decode (whole or in
+    /// part).
+    pub export_errors: u64,
     /// The flow table's counters (created, evicted, …).
     pub table: flow::TableStats,
 }
@@ -132,6 +137,8 @@ pub struct Analyzer {
     flows: Vec<FlowRecord>,
     stats: Stats,
     next_sweep: Timestamp,
+    /// Decoder of NetFlow/IPFIX export datagrams seen in the packets.
+    exports: Option<Box<exports::Exports>>,
 }
 
 /// How often (in packet time) idle flows are looked for.
@@ -148,6 +155,7 @@ impl Analyzer {
             flows: Vec::new(),
             stats: Stats::default(),
             next_sweep: Timestamp(0),
+            exports: None,
         }
     }
 
@@ -214,6 +222,11 @@ impl Analyzer {
                             _ => {}
                         }
                     }
+                    if let Transport::Udp { sport, payload, .. } = *transport
+                        && exports::is_export(self.table.flow_mut(found.idx).app)
+                    {
+                        self.export_datagram(ts, std::net::SocketAddr::new(ip.src, sport), payload);
+                    }
                 }
             }
             Layer3::NonIp(n) => {
@@ -251,11 +264,32 @@ impl Analyzer {
         }
     }
 
+    /// The flow records in a NetFlow/IPFIX export datagram of a UDP flow
+    /// identified as one ([`exports`]).
+    #[cold]
+    fn export_datagram(&mut self, ts: Timestamp, exporter: std::net::SocketAddr, payload: &[u8]) {
+        let ex = self.exports.get_or_insert_with(Box::default);
+        let records = ex.decode(ts, exporter, payload);
+        self.stats.export_errors = ex.errors;
+        for (x, source) in &records {
+            self.import(x, source);
+        }
+    }
+
     /// A flow measured elsewhere (Zeek `conn.log`, NetFlow/IPFIX): added
     /// to the flows, the inventory and the conversations as it is. Its
     /// bytes are what the source counted (IP bytes), its app is unknown
     /// (the source's service name becomes the `port_hint`).
     pub fn external_flow(&mut self, x: &ExternalFlow) {
+        let source = match x.source {
+            sekimori_capture::FlowSource::ZeekConn => "zeek",
+            sekimori_capture::FlowSource::Netflow => "netflow",
+        };
+        self.import(x, source);
+    }
+
+    /// [`Analyzer::external_flow`] with the record's `source` named.
+    fn import(&mut self, x: &ExternalFlow, source: &'static str) {
         let ts =
             |t: sekimori_capture::Timestamp| Timestamp(u64::try_from(t.as_nanos()).unwrap_or(0));
         let hint = x.app_hint.as_deref().and_then(|h| h.split(',').next()).and_then(|h| {
@@ -288,6 +322,7 @@ impl Analyzer {
             to_group_mac: false,
             end: EndReason::Imported,
             continued: false,
+            source,
             facts: Vec::new(),
         };
         let service = Service::Port { transport: x.protocol, port: x.dport };

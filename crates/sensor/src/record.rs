@@ -84,10 +84,19 @@ pub struct FlowRecord {
     /// Whether this record continues an earlier one of the same flow
     /// (active timeout).
     pub continued: bool,
+    /// Where the record comes from: `packets` (flows this sensor tracked
+    /// from the packets it read), `zeek` (a conn.log line), or the export
+    /// format of a flow record another device measured (`netflow-v5`,
+    /// `netflow-v9`, `ipfix`; from a collector, or decoded from export
+    /// datagrams in a capture).
+    pub source: &'static str,
     /// Identity facts from the payload.
     #[serde(serialize_with = "facts_out")]
     pub facts: Vec<Fact>,
 }
+
+/// [`FlowRecord::source`] of the flows tracked from packets.
+pub const SOURCE_PACKETS: &str = "packets";
 
 impl FlowRecord {
     /// The record of a flow that left the table.
@@ -123,6 +132,7 @@ impl FlowRecord {
             to_group_mac: flow.to_group_mac(),
             end,
             continued: flow.continued(),
+            source: SOURCE_PACKETS,
             facts: flow.facts,
         }
     }

@@ -238,3 +238,60 @@ fn a_file_that_is_neither_is_not_a_capture() {
     let Some(Error::Capture(e)) = &out.error else { panic!("{:?}", out.error) };
     assert!(matches!(e.what, Problem::BadMagic(_)), "{e}");
 }
+
+#[test]
+fn ipfix_export_datagrams_in_a_capture_become_flows() {
+    // tshark -d udp.port==4739,cflow: two IPFIX messages from softflowd
+    // holding 24 + 8 data records (templates 1024/1025, times as uptime
+    // plus the System Init Time 1795345956.603 its options record gives).
+    let a = analyze_file(pcap("gen_ipfix_softflowd_export.pcap"), &Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let exported: Vec<&FlowRecord> = a.flows.iter().filter(|f| f.source == "ipfix").collect();
+    assert_eq!(exported.len(), 32);
+    assert_eq!(a.stats.imported_flows, 32);
+    assert_eq!(a.stats.export_errors, 0);
+    // The export datagrams themselves are one observed flow.
+    let observed: Vec<&FlowRecord> = a.flows.iter().filter(|f| f.source == "packets").collect();
+    assert_eq!(observed.len(), 1);
+    assert_eq!(observed[0].app, Some(App::Ipfix));
+    assert!(exported.iter().all(|f| f.end == EndReason::Imported && f.app.is_none()));
+
+    let find = |sport: u16, dport: u16| {
+        exported
+            .iter()
+            .find(|f| f.sport == sport && f.dport == dport)
+            .unwrap_or_else(|| panic!("no record {sport} -> {dport}"))
+    };
+    let init_ms = 1_795_345_956_603u64;
+    let f = find(60201, 443);
+    assert_eq!((f.src, f.dst, f.transport), (ip("192.168.75.18"), ip("166.161.181.18"), "udp"));
+    assert_eq!((f.packets_out, f.bytes_out, f.packets_in, f.bytes_in), (10, 3195, 0, 0));
+    assert_eq!(f.first.0, (init_ms + 4_245_402_683) * 1_000_000);
+    assert_eq!(f.last.0, (init_ms + 4_245_402_990) * 1_000_000);
+    let f = find(35732, 5938);
+    assert_eq!((f.transport, f.packets_out, f.bytes_out), ("tcp", 129, 66_191));
+    assert_eq!(f.port_hint, Some("teamviewer"));
+    let f = find(35033, 2575);
+    assert_eq!((f.src, f.dst), (ip("10.20.7.44"), ip("10.20.1.20")));
+    assert_eq!((f.transport, f.packets_out, f.bytes_out), ("tcp", 6, 509));
+    assert_eq!(f.port_hint, Some("hl7"));
+    // Their endpoints are in the inventory.
+    assert!(a.assets.iter().any(|x| x.ip == Some(ip("10.20.7.44"))));
+    let v = serde_json::to_value(&a).unwrap_or_default();
+    let sources: std::collections::BTreeSet<&str> = v["flows"]
+        .as_array()
+        .map(|fs| fs.iter().filter_map(|f| f["source"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(sources, ["ipfix", "packets"].into());
+}
+
+#[test]
+fn netflow_v9_without_templates_yields_no_records() {
+    // The nDPI capture never carries a template: 23 data sets are counted
+    // by the decoder, no record can be read.
+    let a = analyze_file(pcap("ndpi_netflowv9.pcap"), &Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(a.flows.len(), 1);
+    assert_eq!(a.flows[0].app, Some(App::NetflowV9));
+    assert_eq!(a.stats.imported_flows, 0);
+}

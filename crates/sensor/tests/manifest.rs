@@ -149,6 +149,7 @@ const CASES: &[(&str, &[Want])] = &[
             app("ipfix"),
             fact("ipfix", "flow.exporter", "ipfix domain 0"),
             asset("10.20.0.5", Protocol, "ipfix"),
+            imported(32),
         ],
     ),
     (

@@ -40,6 +40,7 @@ fn rec(src: &str, smac: Option<Mac>, dst: &str, dmac: Option<Mac>, app: Option<A
         to_group_mac: false,
         end: EndReason::End,
         continued: false,
+        source: crate::record::SOURCE_PACKETS,
         facts: Vec::new(),
     }
 }
