@@ -1,7 +1,7 @@
 //! BACnet/IP in ndpi_bacnet.pcap: all 23 datagrams identified; the I-Am
 //! frames (11, 13-15, 17) name device 0 / 4194303, vendor 260 (tshark).
 
-mod medical_support;
+mod support;
 
 use sekimori_proto::bacnet::{Bacnet, parse, probe_datagram};
 use sekimori_proto::identify::{Ctx, Side};
@@ -9,11 +9,11 @@ use sekimori_proto::{App, Fact, FactKey, Subject, Verdict};
 
 #[test]
 fn bacnet_capture() {
-    let segs = medical_support::segs("ndpi_bacnet.pcap");
+    let segs = support::segments("ndpi_bacnet.pcap");
     assert_eq!(segs.len(), 23);
     let mut i_am = Vec::new();
     for (i, s) in segs.iter().enumerate() {
-        let ctx = Ctx { client_port: s.sport, server_port: s.dport };
+        let ctx = Ctx { client_port: s.sport(), server_port: s.dport() };
         let Verdict::Yes { app: App::Bacnet, facts, .. } =
             probe_datagram(&ctx, Side::Client, &s.payload)
         else {

@@ -1,14 +1,14 @@
 //! DHCP in three captures; expected values from `tshark -T fields -e
 //! dhcp.option.*`.
 
-mod medical_support;
+mod support;
 
 use sekimori_proto::dhcp::{Op, parse, probe_datagram};
 use sekimori_proto::identify::{Ctx, Side};
 use sekimori_proto::{App, Fact, FactKey, Subject, Verdict};
 
 fn dhcp_payloads(name: &str) -> Vec<Vec<u8>> {
-    medical_support::segs(name).into_iter().map(|s| s.payload).collect()
+    support::segments(name).into_iter().map(|s| s.payload).collect()
 }
 
 fn facts_of(payload: &[u8]) -> Vec<Fact> {

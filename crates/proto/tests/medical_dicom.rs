@@ -1,7 +1,7 @@
 //! DICOM association in gen_dicom_echo_store_find.pcap (pynetdicom
 //! CT_SCANNER_01 → PACS_MAIN on tcp/11112). Values as tshark shows them.
 
-mod medical_support;
+mod support;
 
 use sekimori_proto::dicom::{AssociateKind, parse_associate, probe_stream};
 use sekimori_proto::identify::Ctx;
@@ -24,7 +24,7 @@ fn facts(list: &[(Subject, FactKey, &str)]) -> Vec<Fact> {
 
 #[test]
 fn request_and_accept_parse() {
-    let (c, s) = medical_support::tcp_streams(CAP, 11112);
+    let (c, s) = support::first_stream_to(CAP, 11112);
     let rq = parse_associate(&c).unwrap().unwrap();
     assert_eq!(rq.kind, AssociateKind::Request);
     assert_eq!((rq.calling_ae.as_str(), rq.called_ae.as_str()), ("CT_SCANNER_01", "PACS_MAIN"));
@@ -54,7 +54,7 @@ fn request_and_accept_parse() {
 
 #[test]
 fn probe_names_both_ends() {
-    let (c, s) = medical_support::tcp_streams(CAP, 11112);
+    let (c, s) = support::first_stream_to(CAP, 11112);
     let rq_len = 6 + 473;
     let ac_len = 6 + 248;
     let v = probe_stream(&ctx(), &c[..rq_len], &s[..ac_len]);
@@ -90,7 +90,7 @@ fn probe_names_both_ends() {
 
 #[test]
 fn every_prefix_of_the_captured_request_and_accept() {
-    let (c, s) = medical_support::tcp_streams(CAP, 11112);
+    let (c, s) = support::first_stream_to(CAP, 11112);
     let rq = &c[..6 + 473];
     let ac = &s[..6 + 248];
     for n in 0..rq.len() {

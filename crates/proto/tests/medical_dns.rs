@@ -1,7 +1,7 @@
 //! DNS, mDNS, NBNS and NetBIOS datagrams in zeek_mdns.pcap, arkime_nbns.pcap
 //! and ndpi_anyconnect_vpn.pcap. Expected names as tshark shows them.
 
-mod medical_support;
+mod support;
 
 use std::collections::BTreeMap;
 
@@ -14,8 +14,8 @@ use sekimori_proto::{App, Fact, FactKey, Subject, Verdict};
 fn run(name: &str) -> (BTreeMap<&'static str, usize>, Vec<Fact>) {
     let mut apps = BTreeMap::new();
     let mut facts = Vec::new();
-    for s in medical_support::segs(name).into_iter().filter(|s| !s.tcp) {
-        let ctx = Ctx { client_port: s.sport, server_port: s.dport };
+    for s in support::segments(name).into_iter().filter(|s| !s.is_tcp()) {
+        let ctx = Ctx { client_port: s.sport(), server_port: s.dport() };
         if !ctx.either_port(&[53, 137, 138, 5353, 5355]) {
             continue;
         }
@@ -28,7 +28,7 @@ fn run(name: &str) -> (BTreeMap<&'static str, usize>, Vec<Fact>) {
                     }
                 }
             }
-            v => panic!("{name}: {}:{} -> {}: {v:?}", s.src, s.sport, s.dport),
+            v => panic!("{name}: {}:{} -> {}: {v:?}", s.src.0, s.sport(), s.dport()),
         }
     }
     (apps, facts)
@@ -96,7 +96,7 @@ fn anyconnect_lan_chatter() {
 
 #[test]
 fn every_prefix_of_a_captured_mdns_response() {
-    let s = medical_support::segs("zeek_mdns.pcap");
+    let s = support::segments("zeek_mdns.pcap");
     let resp = &s.iter().find(|s| s.payload.len() > 200).unwrap().payload;
     assert!(parse(resp).is_ok());
     let ctx = Ctx { client_port: 5353, server_port: 5353 };

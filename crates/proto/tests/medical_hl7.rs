@@ -2,7 +2,7 @@
 //! 10.20.7.44 to the EHR interface engine at 10.20.1.20:2575. Values as the
 //! MSH segments in the capture carry them (tshark -V).
 
-mod medical_support;
+mod support;
 
 use sekimori_proto::hl7::{parse_msh, probe_stream};
 use sekimori_proto::identify::Ctx;
@@ -16,7 +16,7 @@ fn facts(list: &[(Subject, FactKey, &str)]) -> Vec<Fact> {
 
 #[test]
 fn monitor_gateway_connection() {
-    let (c, s) = medical_support::tcp_conversation(CAP, 33361, 2575);
+    let (c, s) = support::tcp_conversation(CAP, 33361, 2575);
     let ctx = Ctx { client_port: 33361, server_port: 2575 };
     use FactKey::*;
     use Subject::{Client, Server};
@@ -51,7 +51,7 @@ fn monitor_gateway_connection() {
 
 #[test]
 fn nurse_call_connection() {
-    let (c, s) = medical_support::tcp_conversation(CAP, 35033, 2575);
+    let (c, s) = support::tcp_conversation(CAP, 35033, 2575);
     let h = parse_msh(&c[1..]).unwrap();
     assert_eq!(h.sending_application.as_deref(), Some("NURSECALL"));
     assert_eq!(h.sending_facility.as_deref(), Some("WARD5"));
@@ -64,7 +64,7 @@ fn nurse_call_connection() {
 
 #[test]
 fn every_prefix_of_the_first_message() {
-    let (c, _) = medical_support::tcp_conversation(CAP, 33361, 2575);
+    let (c, _) = support::tcp_conversation(CAP, 33361, 2575);
     let msh_end = c.iter().position(|b| *b == b'\r').unwrap();
     let ctx = Ctx { client_port: 33361, server_port: 2575 };
     for n in 0..c.len() {

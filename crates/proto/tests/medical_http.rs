@@ -1,7 +1,7 @@
 //! HTTP in ndpi_http_user_agent.pcapng: the first request's User-Agent
 //! arrives in its second segment (frames 3 and 4: 1388 + 275 bytes).
 
-mod medical_support;
+mod support;
 
 use sekimori_proto::http::probe_stream;
 use sekimori_proto::identify::Ctx;
@@ -11,9 +11,9 @@ const UA: &str = "Mozilla/5.0 (Linux; Android 6.0.1; SM-T805 Build/MMB29K; wv) A
 
 #[test]
 fn user_agent_split_across_two_segments() {
-    let segs: Vec<_> = medical_support::segs("ndpi_http_user_agent.pcapng")
+    let segs: Vec<_> = support::segments("ndpi_http_user_agent.pcapng")
         .into_iter()
-        .filter(|s| s.tcp && !s.payload.is_empty())
+        .filter(|s| s.is_tcp() && !s.payload.is_empty())
         .collect();
     let ctx = Ctx { client_port: 21359, server_port: 80 };
     let first = &segs[0].payload;

@@ -1,7 +1,7 @@
 //! LLDP in arkime_wireshark_lldp.pcap and CDP in zeek_cdp_v1.pcap, values
 //! as tshark shows them.
 
-mod medical_support;
+mod support;
 
 use sekimori_proto::identify::frame;
 use sekimori_proto::{App, Fact, FactKey, Subject, Verdict};
@@ -10,14 +10,14 @@ fn fact(s: Subject, k: FactKey, v: &str) -> Fact {
     Fact::new(s, k, v).unwrap()
 }
 
-fn link(name: &str) -> Vec<(u16, [u8; 6], Vec<u8>)> {
-    medical_support::capture(name).iter().map(|f| medical_support::link_payload(f)).collect()
+fn link(name: &str) -> Vec<(&'static str, [u8; 6], Vec<u8>)> {
+    support::link_pdus(name).into_iter().map(|(mac, kind, pdu)| (kind, mac, pdu)).collect()
 }
 
 #[test]
 fn lldp_extreme_and_procurve() {
     let frames = link("arkime_wireshark_lldp.pcap");
-    assert!(frames.iter().all(|(et, _, _)| *et == 0x88cc));
+    assert!(frames.iter().all(|(kind, _, _)| *kind == "lldp"));
     let probe = |i: usize| sekimori_proto::lldp::probe_frame(frames[i].1, &frames[i].2);
     // Frame 1: chassis and port only.
     assert_eq!(probe(0), Verdict::Yes { app: App::Lldp, facts: vec![], more: false });
@@ -74,8 +74,8 @@ fn lldp_extreme_and_procurve() {
 #[test]
 fn cdp_v1_cisco_1601() {
     let frames = link("zeek_cdp_v1.pcap");
-    let (et, mac, payload) = &frames[0];
-    assert_eq!(*et, 0);
+    let (kind, mac, payload) = &frames[0];
+    assert_eq!(*kind, "cdp");
     let s = Subject::Mac(*mac);
     assert_eq!(*mac, [0x00, 0xe0, 0x1e, 0xd5, 0xd5, 0x15]);
     let sw = "Cisco Internetwork Operating System Software IOS (tm) 1600 Software (C1600-NY-L), Version 11.2(12)P, RELEASE SOFTWARE (fc1) Copyright (c) 1986-1998 by cisco Systems, Inc. Compiled Tue 03-Mar-98 06:33 by dschwart";

@@ -2,7 +2,7 @@
 //! probe. Expected values from `tshark -V` (`-d udp.port==2057,cflow` for
 //! the v9 file).
 
-mod medical_support;
+mod support;
 
 use std::net::SocketAddr;
 
@@ -14,8 +14,8 @@ fn decode_all(name: &str) -> (Vec<FlowRecord>, Vec<sekimori_proto::netflow::Summ
     let mut d = Decoder::new();
     let mut out = Vec::new();
     let mut sums = Vec::new();
-    for s in medical_support::segs(name) {
-        let exporter = SocketAddr::new(s.src, s.sport);
+    for s in support::segments(name) {
+        let exporter = SocketAddr::new(s.src.0, s.sport());
         sums.push(d.decode(exporter, &s.payload, &mut out).expect("decodes"));
     }
     (out, sums)
@@ -81,8 +81,8 @@ fn probes_name_both_captures() {
         ("ndpi_netflowv9.pcap", App::NetflowV9, "netflow-v9 source 1"),
         ("gen_ipfix_softflowd_export.pcap", App::Ipfix, "ipfix domain 0"),
     ] {
-        for s in medical_support::segs(file) {
-            let ctx = Ctx { client_port: s.sport, server_port: s.dport };
+        for s in support::segments(file) {
+            let ctx = Ctx { client_port: s.sport(), server_port: s.dport() };
             assert_eq!(
                 probe_datagram(&ctx, Side::Client, &s.payload),
                 Verdict::Yes {

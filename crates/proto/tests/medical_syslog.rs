@@ -1,7 +1,7 @@
 //! Syslog in ndpi_syslog.pcap (UDP inside PPPoE): every datagram on udp/514
 //! is identified, and the headers' host and app names are as written.
 
-mod medical_support;
+mod support;
 
 use sekimori_proto::identify::{Ctx, Side};
 use sekimori_proto::syslog::probe_datagram;
@@ -9,15 +9,15 @@ use sekimori_proto::{App, Fact, FactKey, Subject, Verdict};
 
 #[test]
 fn syslog_capture() {
-    let segs: Vec<_> = medical_support::segs("ndpi_syslog.pcap")
+    let segs: Vec<_> = support::segments("ndpi_syslog.pcap")
         .into_iter()
-        .filter(|s| !s.tcp && (s.sport == 514 || s.dport == 514))
+        .filter(|s| !s.is_tcp() && (s.sport() == 514 || s.dport() == 514))
         .collect();
-    // 83 on udp/514 in tshark; the test reader skips the 6 tunnelled in 6in4.
-    assert_eq!(segs.len(), 77);
+    // 83 on udp/514 in tshark, the 6 tunnelled in 6in4 included.
+    assert_eq!(segs.len(), 83);
     let mut facts = Vec::new();
     for s in &segs {
-        let ctx = Ctx { client_port: s.sport, server_port: s.dport };
+        let ctx = Ctx { client_port: s.sport(), server_port: s.dport() };
         match probe_datagram(&ctx, Side::Client, &s.payload) {
             Verdict::Yes { app: App::Syslog, facts: f, .. } => {
                 for f in f {

@@ -1,12 +1,12 @@
 //! IKE on the shared captures: IKEv1 main mode with Fortinet, Cisco and DPD
 //! vendor IDs (arkime), IKEv2 on 500 and NAT-T 4500 with ESP in UDP (nDPI).
 
-mod remote_support;
+mod support;
 
 use proptest::prelude::*;
-use remote_support::{Segment, udp_datagrams};
 use sekimori_proto::identify::{Ctx, Side};
 use sekimori_proto::{App, Fact, FactKey, Subject, Verdict, ike};
+use support::{Segment, udp_datagrams};
 
 fn yes(v: Verdict) -> (App, Vec<Fact>, bool) {
     match v {

@@ -2,12 +2,12 @@
 //! tls-auth HMAC-SHA1 (13680), with tls-crypt (1234, NordVPN-style), and TCP
 //! (1194, 443).
 
-mod remote_support;
+mod support;
 
 use proptest::prelude::*;
-use remote_support::{Segment, Stream, tcp_streams, udp_datagrams};
 use sekimori_proto::identify::{Ctx, Side};
 use sekimori_proto::{App, FactKey, Verdict, openvpn};
+use support::{Segment, Stream, tcp_streams, udp_datagrams};
 
 const CAPTURE: &str = "ndpi_openvpn.pcap";
 

@@ -1,12 +1,12 @@
 //! RDP on the shared capture (Zeek's rdp-proprietary-encryption): the
 //! cookie, the negotiation, and the Client Core Data of standard security.
 
-mod remote_support;
+mod support;
 
 use proptest::prelude::*;
-use remote_support::{Stream, tcp_streams};
 use sekimori_proto::identify::Ctx;
 use sekimori_proto::{App, Fact, FactKey, Subject, Verdict, rdp};
+use support::{Stream, tcp_streams};
 
 fn streams() -> Vec<Stream> {
     tcp_streams("zeek_rdp_proprietary_encryption.pcap")

@@ -2,12 +2,12 @@
 //! the server's names from the CHALLENGE, the client's from the
 //! AUTHENTICATE (cross-checked with tshark's ntlmssp fields).
 
-mod remote_support;
+mod support;
 
 use proptest::prelude::*;
-use remote_support::{Stream, tcp_streams};
 use sekimori_proto::identify::Ctx;
 use sekimori_proto::{App, Fact, FactKey, Subject, Verdict, smb};
+use support::{Stream, tcp_streams};
 
 fn stream() -> Stream {
     tcp_streams("zeek_smb2.pcap").remove(0)

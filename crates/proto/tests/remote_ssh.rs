@@ -2,12 +2,12 @@
 //! (cross-checked with tshark's `ssh.kex.hassh`/`ssh.kex.hasshserver`), and
 //! SSH 1.5.
 
-mod remote_support;
+mod support;
 
 use proptest::prelude::*;
-use remote_support::{Stream, tcp_streams};
 use sekimori_proto::identify::Ctx;
 use sekimori_proto::{App, Fact, FactKey, Subject, Verdict, ssh};
+use support::{Stream, tcp_streams};
 
 const CAPTURE: &str = "zeek_ssh1_ssh2_fingerprints.pcap";
 

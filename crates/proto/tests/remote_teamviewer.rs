@@ -1,12 +1,12 @@
 //! TeamViewer on the shared capture: tcp/5938 and a UDP session on other
 //! ports (which tshark 4.0 mislabels as WireGuard).
 
-mod remote_support;
+mod support;
 
 use proptest::prelude::*;
-use remote_support::{tcp_streams, udp_datagrams};
 use sekimori_proto::identify::{Ctx, Side};
 use sekimori_proto::{App, Verdict, teamviewer, wireguard};
+use support::{tcp_streams, udp_datagrams};
 
 const CAPTURE: &str = "ndpi_teamviewer.pcap";
 

@@ -1,12 +1,12 @@
 //! TLS/DTLS on the shared captures: JA4/JA4S, SNI, ALPN, certificates,
 //! FortiClient SSL-VPN and AnyConnect.
 
-mod remote_support;
+mod support;
 
 use proptest::prelude::*;
-use remote_support::{Stream, tcp_streams, udp_datagrams};
 use sekimori_proto::identify::{Ctx, Side};
 use sekimori_proto::{App, Fact, FactKey, Subject, Verdict, tls};
+use support::{Stream, tcp_streams, udp_datagrams};
 
 fn ctx(s: &Stream) -> Ctx {
     Ctx { client_port: s.client.1, server_port: s.server.1 }

@@ -1,11 +1,11 @@
 //! VNC on the shared capture: RealVNC's `RFB 004.001` from both sides.
 
-mod remote_support;
+mod support;
 
 use proptest::prelude::*;
-use remote_support::{Stream, tcp_streams};
 use sekimori_proto::identify::Ctx;
 use sekimori_proto::{App, Fact, FactKey, Subject, Verdict, vnc};
+use support::{Stream, tcp_streams};
 
 fn streams() -> Vec<Stream> {
     tcp_streams("ndpi_vnc.pcap").into_iter().filter(|s| !s.to_client.is_empty()).collect()

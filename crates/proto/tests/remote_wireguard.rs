@@ -1,12 +1,12 @@
 //! WireGuard on the shared capture: a handshake then transport data, and a
 //! flow seen only from its transport data.
 
-mod remote_support;
+mod support;
 
 use proptest::prelude::*;
-use remote_support::udp_datagrams;
 use sekimori_proto::identify::{Ctx, Side};
 use sekimori_proto::{App, Verdict, wireguard};
+use support::udp_datagrams;
 
 #[test]
 fn every_datagram_is_wireguard() {
