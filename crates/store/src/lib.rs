@@ -54,10 +54,15 @@ pub use model::{
     NewTunnelSession, RequestFilter, Session, ThrottleState, TotpCredential, TunnelAuthz,
     TunnelSessionEnd, TunnelSessionFilter, UserPatch,
 };
+pub use model::{
+    ConversationBucket, ConversationFilter, ConversationRecord, InventoryAsset, InventoryFilter,
+    MAX_OBSERVED_ADDRESSES, MAX_OBSERVED_NAMES, MAX_OBSERVED_TEXT, ObservedAsset, ObservedAssetId,
+};
 pub use repo::{
     AccessRepo, AssetRepo, AuditRepo, AuditSnapshot, CredentialRepo, MetaRepo, SessionRepo,
     ThrottleRepo, TunnelRepo, UserRepo, ZoneRepo,
 };
+pub use repo::{InventoryRepo, InventoryWrite};
 
 use writer::{AppendJob, Msg, TypedJob, WriteTx, Writer};
 

@@ -337,3 +337,323 @@ pub struct TunnelSessionFilter {
     /// At most this many (newest first); 0 means the default of 500.
     pub limit: u32,
 }
+
+/// A device the sensor observed: a row of the inventory, distinct from a
+/// registered [`sekimori_types::Asset`]. A UUID v7 like the IDs of
+/// `sekimori-types`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObservedAssetId(pub uuid::Uuid);
+
+impl ObservedAssetId {
+    /// A fresh, time-ordered identifier (UUID v7).
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7())
+    }
+}
+
+impl Default for ObservedAssetId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for ObservedAssetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for ObservedAssetId {
+    type Err = sekimori_types::InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        uuid::Uuid::parse_str(s)
+            .map(Self)
+            .map_err(|_| sekimori_types::InvalidValue::new("ObservedAssetId", "not_a_uuid"))
+    }
+}
+
+/// Most names kept per observed asset (the first ones seen win).
+pub const MAX_OBSERVED_NAMES: usize = 64;
+/// Longest asset key, name, vendor, product, version or role text kept.
+pub const MAX_OBSERVED_TEXT: usize = 255;
+/// Most addresses one observed asset may claim in one report.
+pub const MAX_OBSERVED_ADDRESSES: usize = 64;
+
+/// A device as the sensor reports it: what
+/// [`crate::InventoryRepo::upsert_observed`] merges into the inventory.
+///
+/// The fields are identities and protocol names only; the sensor never
+/// reports payloads, so nothing here can hold patient data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedAsset {
+    /// The sensor's asset key: `mac:00:1b:21:0a:bc:de` for a device with a
+    /// MAC address, `ip:10.20.1.10` for one known by its address only.
+    pub key: String,
+    /// Its MAC address (`00:1b:21:0a:bc:de`).
+    pub mac: Option<String>,
+    /// Its IP addresses (an `ip:` key's address among them).
+    pub ips: Vec<IpAddr>,
+    /// Names it is known by (DHCP/NetBIOS/DNS names, AE titles, LLDP
+    /// system names).
+    pub names: Vec<String>,
+    /// Vendor from a banner, certificate or announcement (else the MAC's
+    /// registrant).
+    pub vendor: Option<String>,
+    /// Product.
+    pub product: Option<String>,
+    /// Version.
+    pub version: Option<String>,
+    /// The MAC address's IEEE registrant.
+    pub mac_vendor: Option<String>,
+    /// Protocols it used as a client (stable names: `dicom`, `tls`, …).
+    pub protocols_as_client: Vec<String>,
+    /// Protocols it served.
+    pub protocols_as_server: Vec<String>,
+    /// Link-layer protocols it announced itself with (LLDP, CDP).
+    pub protocols_link: Vec<String>,
+    /// The sensor's guess at what it is (`pacs-or-modality`, …).
+    pub role: Option<String>,
+    /// What the guess rests on.
+    pub role_basis: Option<String>,
+    /// Has a local-scope address (or only a MAC).
+    pub local: bool,
+    /// First seen.
+    pub first_seen: OffsetDateTime,
+    /// Last seen.
+    pub last_seen: OffsetDateTime,
+}
+
+fn text_ok(field: &'static str, s: &str) -> Result<(), sekimori_types::InvalidValue> {
+    if s.is_empty() || s.chars().count() > MAX_OBSERVED_TEXT || s.chars().any(char::is_control) {
+        return Err(sekimori_types::InvalidValue::new(field, "invalid_text"));
+    }
+    Ok(())
+}
+
+/// A protocol or service name: short lowercase ASCII (`dicom`, `tcp/443`).
+fn token_ok(field: &'static str, s: &str) -> Result<(), sekimori_types::InvalidValue> {
+    let ok = !s.is_empty()
+        && s.len() <= 32
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_/.".contains(&b));
+    if ok { Ok(()) } else { Err(sekimori_types::InvalidValue::new(field, "invalid_name")) }
+}
+
+/// Whether `key` is a sensor asset key: `mac:` and a lowercase MAC, or
+/// `ip:` and an address in its canonical text form.
+pub(crate) fn key_ok(key: &str) -> bool {
+    if let Some(mac) = key.strip_prefix("mac:") {
+        mac.len() == 17
+            && mac.split(':').count() == 6
+            && mac.split(':').all(|p| {
+                p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            })
+    } else if let Some(ip) = key.strip_prefix("ip:") {
+        ip.parse::<IpAddr>().is_ok_and(|a| a.to_string() == ip)
+    } else {
+        false
+    }
+}
+
+impl ObservedAsset {
+    /// Checks the shape of every field (the store refuses the report
+    /// otherwise): a valid key, a MAC that matches a `mac:` key, an `ip:`
+    /// key's address among `ips`, bounded texts without control
+    /// characters, protocol names as short lowercase tokens, first seen not
+    /// after last seen.
+    pub fn validate(&self) -> Result<(), sekimori_types::InvalidValue> {
+        use sekimori_types::InvalidValue;
+        if !key_ok(&self.key) {
+            return Err(InvalidValue::new("key", "invalid_key"));
+        }
+        if let Some(mac) = &self.mac
+            && !key_ok(&format!("mac:{mac}"))
+        {
+            return Err(InvalidValue::new("mac", "invalid_mac"));
+        }
+        if let Some(mac) = self.key.strip_prefix("mac:")
+            && self.mac.as_deref() != Some(mac)
+        {
+            return Err(InvalidValue::new("mac", "key_mismatch"));
+        }
+        if let Some(ip) = self.key.strip_prefix("ip:")
+            && !self.ips.iter().any(|a| a.to_string() == ip)
+        {
+            return Err(InvalidValue::new("ips", "key_mismatch"));
+        }
+        if self.ips.len() > MAX_OBSERVED_ADDRESSES {
+            return Err(InvalidValue::new("ips", "too_many"));
+        }
+        for n in &self.names {
+            text_ok("names", n)?;
+        }
+        for (field, v) in [
+            ("vendor", &self.vendor),
+            ("product", &self.product),
+            ("version", &self.version),
+            ("mac_vendor", &self.mac_vendor),
+            ("role", &self.role),
+            ("role_basis", &self.role_basis),
+        ] {
+            if let Some(v) = v {
+                text_ok(field, v)?;
+            }
+        }
+        for p in self
+            .protocols_as_client
+            .iter()
+            .chain(&self.protocols_as_server)
+            .chain(&self.protocols_link)
+        {
+            token_ok("protocols", p)?;
+        }
+        if self.first_seen > self.last_seen {
+            return Err(InvalidValue::new("first_seen", "after_last_seen"));
+        }
+        Ok(())
+    }
+}
+
+/// A device of the inventory, as stored: everything the sensor reported
+/// about it over time, merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryAsset {
+    /// Its identifier in the store.
+    pub id: ObservedAssetId,
+    /// The sensor's asset key (`mac:…` or `ip:…`).
+    pub key: String,
+    /// Its main address: the lowest IPv4, else the lowest IPv6.
+    pub ip: Option<IpAddr>,
+    /// All its addresses, IPv4 first, each in order.
+    pub ips: Vec<IpAddr>,
+    /// Its MAC address.
+    pub mac: Option<String>,
+    /// Names, sorted.
+    pub names: Vec<String>,
+    /// Vendor (newest reported).
+    pub vendor: Option<String>,
+    /// Product (newest reported).
+    pub product: Option<String>,
+    /// Version (newest reported).
+    pub version: Option<String>,
+    /// The MAC address's IEEE registrant.
+    pub mac_vendor: Option<String>,
+    /// Every protocol, sorted.
+    pub protocols: Vec<String>,
+    /// Protocols used as a client, sorted.
+    pub protocols_as_client: Vec<String>,
+    /// Protocols served, sorted.
+    pub protocols_as_server: Vec<String>,
+    /// The role guess (newest reported).
+    pub role: Option<String>,
+    /// What it rests on.
+    pub role_basis: Option<String>,
+    /// Has a local-scope address.
+    pub local: bool,
+    /// First seen (earliest report).
+    pub first_seen: OffsetDateTime,
+    /// Last seen (latest report).
+    pub last_seen: OffsetDateTime,
+    /// When the inventory last changed this row.
+    pub updated_at: OffsetDateTime,
+    /// Registered assets with one of its addresses.
+    pub registered: Vec<sekimori_types::AssetId>,
+}
+
+/// Which inventory assets to list (all conditions must hold).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InventoryFilter {
+    /// A case-insensitive substring of the key, an address, a name, the
+    /// vendor, product or role.
+    pub q: Option<String>,
+    /// Only with this role.
+    pub role: Option<String>,
+    /// Only those that used or served this protocol.
+    pub app: Option<String>,
+    /// At most this many, most recently seen first; 0 means 500.
+    pub limit: u32,
+}
+
+/// Traffic of one asset pair and service in one minute, as the sensor
+/// reports it to [`crate::InventoryRepo::add_conversations`] (added to
+/// what the bucket already holds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationBucket {
+    /// The client's asset key (`mac:…` / `ip:…`).
+    pub client: String,
+    /// The server's asset key.
+    pub server: String,
+    /// The identified application (`dicom`), or transport and server port
+    /// (`tcp/443`).
+    pub service: String,
+    /// Start of the minute (a whole minute).
+    pub start: OffsetDateTime,
+    /// Client to server.
+    pub packets_out: u64,
+    /// Server to client.
+    pub packets_in: u64,
+    /// Client to server.
+    pub bytes_out: u64,
+    /// Server to client.
+    pub bytes_in: u64,
+    /// Flows that started in the bucket.
+    pub flows: u64,
+}
+
+impl ConversationBucket {
+    /// Checks the keys, the service name and that `start` is a whole minute.
+    pub fn validate(&self) -> Result<(), sekimori_types::InvalidValue> {
+        use sekimori_types::InvalidValue;
+        if !key_ok(&self.client) {
+            return Err(InvalidValue::new("client", "invalid_key"));
+        }
+        if !key_ok(&self.server) {
+            return Err(InvalidValue::new("server", "invalid_key"));
+        }
+        token_ok("service", &self.service)?;
+        if sekimori_types::to_micros(self.start).rem_euclid(60_000_000) != 0 {
+            return Err(InvalidValue::new("start", "not_a_whole_minute"));
+        }
+        Ok(())
+    }
+}
+
+/// One stored conversation bucket, with its endpoints resolved to
+/// inventory assets where they are ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRecord {
+    /// Start of the minute.
+    pub start: OffsetDateTime,
+    /// The client's asset key.
+    pub client: String,
+    /// The client's inventory asset, if the key names one.
+    pub client_asset: Option<ObservedAssetId>,
+    /// The server's asset key.
+    pub server: String,
+    /// The server's inventory asset, if the key names one.
+    pub server_asset: Option<ObservedAssetId>,
+    /// Application or transport/port.
+    pub service: String,
+    /// Client to server.
+    pub packets_out: u64,
+    /// Server to client.
+    pub packets_in: u64,
+    /// Client to server.
+    pub bytes_out: u64,
+    /// Server to client.
+    pub bytes_in: u64,
+    /// Flows that started in the bucket.
+    pub flows: u64,
+}
+
+/// Which conversation buckets to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConversationFilter {
+    /// Only those with this asset at either end.
+    pub asset: Option<ObservedAssetId>,
+    /// Only buckets starting at or after this time.
+    pub since: Option<OffsetDateTime>,
+    /// Only buckets starting before this time.
+    pub until: Option<OffsetDateTime>,
+    /// At most this many, newest first; 0 means 500.
+    pub limit: u32,
+}

@@ -566,3 +566,82 @@ pub trait MetaRepo {
         password_phc: &str,
     ) -> impl Future<Output = Result<User>> + Send;
 }
+
+/// What one inventory write changed (for the sensor's per-flush counts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InventoryWrite {
+    /// Rows created.
+    pub created: u64,
+    /// Rows that existed (updated, or unchanged by an idempotent report).
+    pub updated: u64,
+    /// Rows merged into another and removed: an address-only row whose
+    /// address turned out to belong to a device with a MAC address.
+    pub merged: u64,
+}
+
+/// The sensor's view of the network: observed devices and the traffic
+/// between them. Written by `sekimori sensor` (and `analyze --store`),
+/// read by the inventory API. Sensor writes are bookkeeping, not security
+/// actions: they are durable but not audited.
+///
+/// Merge rules of [`InventoryRepo::upsert_observed`], per reported device:
+/// - the row is found by the sensor's key (`mac:…` / `ip:…`); an `ip:` key
+///   whose address already belongs to a row joins that row;
+/// - an address belongs to one row at a time: a report claiming it moves it
+///   there, and an `ip:` row losing its own address to a `mac:` row is
+///   merged into that row (names, protocols, first/last seen, conversations)
+///   and removed;
+/// - names and protocols are unioned (at most
+///   [`crate::MAX_OBSERVED_NAMES`] names per row), `first_seen` only moves
+///   earlier and `last_seen` only later; vendor, product, version, MAC
+///   vendor and role keep the newest non-null value.
+pub trait InventoryRepo {
+    /// Merges reported devices into the inventory. Idempotent: the same
+    /// report twice changes nothing the second time. `Invalid` (nothing
+    /// written) when a report fails [`ObservedAsset::validate`].
+    ///
+    /// [`ObservedAsset::validate`]: crate::ObservedAsset::validate
+    fn upsert_observed(
+        &self,
+        assets: &[crate::ObservedAsset],
+    ) -> impl Future<Output = Result<InventoryWrite>> + Send;
+
+    /// Adds traffic to the conversation buckets: counts add to what a
+    /// bucket (asset pair, service, minute) already holds, so concurrent
+    /// and repeated calls add up (a batch sent twice counts twice). An
+    /// `ip:` endpoint whose address belongs to an inventory row is filed
+    /// under that row's key. `Invalid` (nothing written) when a bucket fails
+    /// [`ConversationBucket::validate`]. Returns the buckets written.
+    ///
+    /// [`ConversationBucket::validate`]: crate::ConversationBucket::validate
+    fn add_conversations(
+        &self,
+        buckets: &[crate::ConversationBucket],
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Inventory rows matching `filter`, most recently seen first.
+    fn list_observed(
+        &self,
+        filter: &crate::InventoryFilter,
+    ) -> impl Future<Output = Result<Vec<crate::InventoryAsset>>> + Send;
+
+    /// One inventory row, or `NotFound`.
+    fn observed(
+        &self,
+        id: crate::ObservedAssetId,
+    ) -> impl Future<Output = Result<crate::InventoryAsset>> + Send;
+
+    /// Conversation buckets matching `filter`, newest first (then by
+    /// client, server, service). `NotFound` for an unknown asset.
+    fn conversations(
+        &self,
+        filter: &crate::ConversationFilter,
+    ) -> impl Future<Output = Result<Vec<crate::ConversationRecord>>> + Send;
+
+    /// Deletes conversation buckets that started before `before`; returns
+    /// how many.
+    fn purge_conversations(
+        &self,
+        before: time::OffsetDateTime,
+    ) -> impl Future<Output = Result<u64>> + Send;
+}

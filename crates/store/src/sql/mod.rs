@@ -5,6 +5,7 @@ mod access;
 mod assets;
 mod audit;
 mod credentials;
+mod inventory;
 mod meta;
 mod sessions;
 mod throttle;
