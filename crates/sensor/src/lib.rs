@@ -31,6 +31,7 @@ use thiserror::Error;
 
 pub mod conversation;
 pub mod exports;
+pub mod feed;
 pub mod flow;
 pub mod ident;
 pub mod inventory;
