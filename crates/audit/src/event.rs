@@ -110,6 +110,28 @@ pub enum AuditEvent {
         /// Why (signal, error).
         reason: String,
     },
+    /// The passive sensor started feeding the inventory.
+    SensorStarted {
+        /// sekimori's version.
+        version: String,
+        /// The interface it captures on, if any.
+        interface: Option<String>,
+        /// Its BPF filter, if any.
+        filter: Option<String>,
+        /// The addresses its flow collectors listen on.
+        collectors: Vec<String>,
+    },
+    /// The passive sensor stopped.
+    SensorStopped {
+        /// Why (signal, error).
+        reason: String,
+        /// Packets it read from the interface.
+        packets: u64,
+        /// Packets the kernel dropped (buffer full or interface drops).
+        dropped: u64,
+        /// Flow records it took in from collectors.
+        imported_flows: u64,
+    },
     /// The instance was initialised (data dir, keys, first setup code).
     InstanceInitialised {
         /// The new instance's identifier.
@@ -484,6 +506,8 @@ impl AuditEvent {
         match self {
             AuditEvent::ServerStarted { .. } => "server_started",
             AuditEvent::ServerStopped { .. } => "server_stopped",
+            AuditEvent::SensorStarted { .. } => "sensor_started",
+            AuditEvent::SensorStopped { .. } => "sensor_stopped",
             AuditEvent::InstanceInitialised { .. } => "instance_initialised",
             AuditEvent::SetupCompleted { .. } => "setup_completed",
             AuditEvent::ConfigChanged { .. } => "config_changed",

@@ -62,6 +62,9 @@ pub enum Command {
     Connect(ConnectArgs),
     /// Analyse capture files offline: flows, identified protocols, devices.
     Analyze(AnalyzeArgs),
+    /// Run the passive sensor continuously (an interface, flow collectors) and feed
+    /// the inventory and communication map of the store.
+    Sensor(SensorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -81,12 +84,35 @@ pub struct AnalyzeArgs {
     /// Count flows only: do not look at payloads to identify protocols.
     #[arg(long)]
     pub no_identify: bool,
+    /// Write the devices and conversations to the store (the data directory's, or
+    /// --database) instead of printing flows; prints what was stored.
+    #[arg(long)]
+    pub store: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AnalyzeFormat {
     Json,
     Table,
+}
+
+#[derive(Debug, Args)]
+pub struct SensorArgs {
+    /// Interface to capture from (a SPAN port or TAP); overrides [sensor] in config.toml.
+    #[arg(long)]
+    pub interface: Option<String>,
+    /// BPF filter for the capture (tcpdump syntax).
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Receive NetFlow v5/v9 and IPFIX exports on this UDP ADDR:PORT (repeatable).
+    #[arg(long = "collector", value_name = "ADDR:PORT")]
+    pub collectors: Vec<SocketAddr>,
+    /// Seconds between writes to the store (default 10).
+    #[arg(long)]
+    pub flush_secs: Option<u64>,
+    /// Most flows tracked at once (default 500000).
+    #[arg(long)]
+    pub max_flows: Option<usize>,
 }
 
 #[derive(Debug, Args)]

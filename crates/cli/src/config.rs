@@ -23,6 +23,8 @@ pub struct Config {
     pub log: LogConfig,
     pub authn: sekimori_authn::AuthnConfig,
     pub gateway: sekimori_gateway::GatewaySettings,
+    /// The passive sensor (`sekimori sensor`).
+    pub sensor: crate::commands::sensor::SensorSettings,
 }
 
 impl Default for Config {
@@ -35,6 +37,7 @@ impl Default for Config {
             log: LogConfig::default(),
             authn: sekimori_authn::AuthnConfig::default(),
             gateway: sekimori_gateway::GatewaySettings::default(),
+            sensor: crate::commands::sensor::SensorSettings::default(),
         }
     }
 }
@@ -102,6 +105,15 @@ pub const DEFAULT_CONFIG: &str = r#"# sekimori configuration. Every key is optio
 # Most payload recorded per tunnelled connection (MiB); after that the
 # connection goes on unrecorded and its record says so.
 # recording_max_mib = 4096
+
+[sensor]
+# `sekimori sensor`: a capture interface (SPAN port or TAP) and/or NetFlow/IPFIX
+# collectors; what it sees is written to this store every flush_secs.
+# interface = "eth1"
+# filter = "not port 22"
+# collectors = ["0.0.0.0:2055", "0.0.0.0:4739"]
+# flush_secs = 10
+# max_flows = 500000
 "#;
 
 impl Config {
@@ -131,6 +143,7 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         self.authn.validate().context("[authn]")?;
         self.gateway.validate().map_err(|e| anyhow::anyhow!("[gateway] {e}"))?;
+        self.sensor.validate().context("[sensor]")?;
         if let Some(db) = &self.database
             && !(db.starts_with("sqlite:")
                 || db.starts_with("postgres://")

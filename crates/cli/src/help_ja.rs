@@ -131,6 +131,25 @@ const TEXT: &[(&str, &str, &str)] = &[
         "同時に追跡するフローの上限。超えると最も長く見ていないフローを先に書き出す（追い出し数として数える）",
     ),
     ("analyze", "no_identify", "フローの集計のみ行い、ペイロードによるプロトコル識別をしない"),
+    (
+        "analyze",
+        "store",
+        "結果（機器と通信）を表示する代わりにデータベース（データディレクトリまたは --database）に保存し、保存した件数を表示する",
+    ),
+    (
+        "sensor",
+        "",
+        "パッシブセンサーを常時実行する（インターフェース・フロー収集）。機器一覧と通信マップをデータベースに書き込む",
+    ),
+    (
+        "sensor",
+        "interface",
+        "キャプチャするインターフェース（SPAN ポートまたは TAP）。config.toml の [sensor] より優先",
+    ),
+    ("sensor", "filter", "キャプチャの BPF フィルター（tcpdump の書式）"),
+    ("sensor", "collectors", "NetFlow v5/v9・IPFIX を受信する UDP アドレス:ポート（複数指定可）"),
+    ("sensor", "flush_secs", "データベースへの書き込み間隔（秒、既定 10）"),
+    ("sensor", "max_flows", "同時に追跡するフローの上限（既定 500000）"),
 ];
 
 /// Rewrites `cmd`'s help into Japanese.

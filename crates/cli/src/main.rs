@@ -40,7 +40,9 @@ fn main() -> ExitCode {
     let cli = parse();
     let lang = output::lang(&cli);
     // `analyze` reads files on this thread; it needs no runtime.
-    if let Command::Analyze(ref a) = cli.command {
+    if let Command::Analyze(ref a) = cli.command
+        && !a.store
+    {
         return commands::analyze::analyze(a, lang);
     }
     // `connect` moves bytes between sockets and one TLS connection: one
@@ -71,6 +73,10 @@ fn main() -> ExitCode {
             Command::Request(ref c) => commands::broker::request(c, lang).await,
             Command::Session(ref c) => commands::broker::session(c, lang).await,
             Command::Connect(ref a) => commands::connect::connect(a, lang).await,
+            Command::Sensor(ref a) => commands::sensor::sensor(&cli, a, lang).await,
+            Command::Analyze(ref a) if a.store => {
+                commands::sensor::analyze_store(&cli, a, lang).await
+            }
             Command::Analyze(_) => Ok(ExitCode::SUCCESS), // handled above
         }
     });

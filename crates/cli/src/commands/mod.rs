@@ -17,6 +17,7 @@ pub mod audit;
 pub mod broker;
 pub mod connect;
 pub mod remote;
+pub mod sensor;
 pub mod serve;
 
 /// Which password [`read_password`] reads.
