@@ -65,6 +65,36 @@ pub enum Command {
     /// Run the passive sensor continuously (an interface, flow collectors) and feed
     /// the inventory and communication map of the store.
     Sensor(SensorArgs),
+    /// Test tools: synthetic hospital traffic.
+    #[command(subcommand)]
+    Lab(LabCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCmd {
+    /// Write a synthetic hospital capture (pcap): DHCP, DNS, DICOM, HL7/MLLP,
+    /// TLS, SMB2, SSH, RDP, IKEv2/ESP; deterministic by seed.
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// About how many hosts the hospital has (at least 14).
+    #[arg(long, default_value_t = 100)]
+    pub hosts: u32,
+    /// Simulated time span: 90s, 10m, 2h, 1d.
+    #[arg(long, default_value = "10m")]
+    pub duration: String,
+    /// The pcap file to write.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    /// Seed of every random choice (same seed, same file).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Stop once the file reaches this many MB (10^6 bytes), simulating
+    /// past --duration if needed.
+    #[arg(long)]
+    pub size_mb: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +118,14 @@ pub struct AnalyzeArgs {
     /// --database) instead of printing flows; prints what was stored.
     #[arg(long)]
     pub store: bool,
+    /// Flow-table worker threads (2 or more adds a reader thread); the output
+    /// is the same whatever the number.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Print the counters as one JSON line on stderr: packets, bytes, flows,
+    /// peak flows, bytes per tracked flow, elapsed time, MB/s.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -150,6 +150,31 @@ const TEXT: &[(&str, &str, &str)] = &[
     ("sensor", "collectors", "NetFlow v5/v9・IPFIX を受信する UDP アドレス:ポート（複数指定可）"),
     ("sensor", "flush_secs", "データベースへの書き込み間隔（秒、既定 10）"),
     ("sensor", "max_flows", "同時に追跡するフローの上限（既定 500000）"),
+    (
+        "analyze",
+        "threads",
+        "フロー表のワーカースレッド数（2 以上で読み込みスレッドが加わる）。数によらず出力は同じ",
+    ),
+    (
+        "analyze",
+        "stats",
+        "カウンタを標準エラーに JSON で出力する：パケット・バイト・フロー・同時最大フロー・追跡フローあたりのバイト・経過時間・MB/s",
+    ),
+    ("lab", "", "試験用の道具：病院の合成トラフィック"),
+    (
+        "lab synth",
+        "",
+        "病院の合成キャプチャ（pcap）を書き出す：DHCP・DNS・DICOM・HL7/MLLP・TLS・SMB2・SSH・RDP・IKEv2/ESP。シードが同じなら同じファイル",
+    ),
+    ("lab synth", "hosts", "病院の機器のおおよその台数（14 台以上）"),
+    ("lab synth", "duration", "模擬する時間の長さ：90s、10m、2h、1d"),
+    ("lab synth", "output", "書き出す pcap ファイル"),
+    ("lab synth", "seed", "乱数のシード（同じシードなら同じファイル）"),
+    (
+        "lab synth",
+        "size_mb",
+        "ファイルがこの MB（10^6 バイト）に達したら止める（必要なら --duration を超えて模擬する）",
+    ),
 ];
 
 /// Rewrites `cmd`'s help into Japanese.

@@ -45,6 +45,9 @@ fn main() -> ExitCode {
     {
         return commands::analyze::analyze(a, lang);
     }
+    if let Command::Lab(ref c) = cli.command {
+        return commands::lab::lab(c, lang);
+    }
     // `connect` moves bytes between sockets and one TLS connection: one
     // thread does that without handing every chunk between workers.
     // Measured with bench/tunnel.sh: 0.69× → 1.14× `ssh -L` in back-to-back runs.
@@ -77,7 +80,7 @@ fn main() -> ExitCode {
             Command::Analyze(ref a) if a.store => {
                 commands::sensor::analyze_store(&cli, a, lang).await
             }
-            Command::Analyze(_) => Ok(ExitCode::SUCCESS), // handled above
+            Command::Analyze(_) | Command::Lab(_) => Ok(ExitCode::SUCCESS), // handled above
         }
     });
     match result {

@@ -36,6 +36,7 @@ pub mod flow;
 pub mod ident;
 pub mod inventory;
 pub mod oui;
+pub mod parallel;
 pub mod record;
 
 pub use conversation::{Conversation, Conversations, Service};
@@ -56,6 +57,9 @@ pub struct Options {
     pub conversation_bucket: Duration,
     /// Show payloads to the protocol probes (off: flows and counters only).
     pub identify: bool,
+    /// Flow-table workers for capture files ([`parallel`]; 1: all on the
+    /// calling thread).
+    pub threads: usize,
 }
 
 impl Default for Options {
@@ -64,6 +68,7 @@ impl Default for Options {
             flows: FlowConfig::default(),
             conversation_bucket: Duration::from_secs(60),
             identify: true,
+            threads: 1,
         }
     }
 }
@@ -140,10 +145,29 @@ pub struct Analyzer {
     next_sweep: Timestamp,
     /// Decoder of NetFlow/IPFIX export datagrams seen in the packets.
     exports: Option<Box<exports::Exports>>,
+    /// Idle sweeps follow the packets (false: a [`parallel`] worker, swept
+    /// by its reader).
+    sweeps: bool,
+    /// A [`parallel`] worker logs what would reach the inventory, tagged
+    /// with the index of the current packet (`batch`).
+    log: Option<Vec<parallel::Logged>>,
+    batch: u64,
 }
 
 /// How often (in packet time) idle flows are looked for.
 const SWEEP: Duration = Duration::from_secs(1);
+
+/// Whether a packet at `ts` sweeps idle flows first: once a second of
+/// packet time; when time jumps back (the next file is older), the sweeps
+/// follow the new timeline.
+#[inline]
+pub(crate) fn sweep_due(next: &mut Timestamp, ts: Timestamp) -> bool {
+    if ts >= *next || ts.plus(SWEEP * 2) < *next {
+        *next = ts.plus(SWEEP);
+        return true;
+    }
+    false
+}
 
 impl Analyzer {
     /// A new analysis.
@@ -157,6 +181,9 @@ impl Analyzer {
             stats: Stats::default(),
             next_sweep: Timestamp(0),
             exports: None,
+            sweeps: true,
+            log: None,
+            batch: 0,
         }
     }
 
@@ -181,9 +208,8 @@ impl Analyzer {
         self.stats.bytes += u64::from(wire_len);
         // Sweep once a second of packet time; when time jumps back (the
         // next file is older), the sweeps follow the new timeline.
-        if ts >= self.next_sweep || ts.plus(SWEEP * 2) < self.next_sweep {
+        if self.sweeps && sweep_due(&mut self.next_sweep, ts) {
             self.table.expire(ts);
-            self.next_sweep = ts.plus(SWEEP);
         }
         match &pkt.l3 {
             Layer3::Ip { ip, transport } => {
@@ -256,10 +282,31 @@ impl Analyzer {
     }
 
     fn drain_ended(&mut self) {
-        for e in std::mem::take(&mut self.table.ended) {
-            let flow::Ended { key, mut flow, reason } = e;
-            self.conversations.flush(&key, &mut flow);
-            let rec = FlowRecord::from_flow(&key, flow, reason);
+        let mut recs: Vec<FlowRecord> = std::mem::take(&mut self.table.ended)
+            .into_iter()
+            .map(|e| {
+                let flow::Ended { key, mut flow, reason } = e;
+                self.conversations.flush(&key, &mut flow);
+                FlowRecord::from_flow(&key, flow, reason)
+            })
+            .collect();
+        // Flows ending together reach the inventory in a fixed order
+        // (not the table's internal one), so a parallel analysis can
+        // reproduce it.
+        if recs.len() > 1 {
+            recs.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        }
+        for rec in recs {
+            if let Some(log) = &mut self.log {
+                let (batch, seq) = (self.batch, 0);
+                log.push(parallel::Logged {
+                    batch,
+                    phase: 1,
+                    seq,
+                    event: parallel::Event::Ended(rec),
+                });
+                continue;
+            }
             self.inventory.flow(&rec);
             self.flows.push(rec);
         }
@@ -335,9 +382,19 @@ impl Analyzer {
             flows: 1,
         };
         self.conversations.add_record(rec.src, rec.dst, service, rec.first, counts);
+        self.stats.imported_flows += 1;
+        if let Some(log) = &mut self.log {
+            let (batch, seq) = (self.batch, log.len() as u32);
+            log.push(parallel::Logged {
+                batch,
+                phase: 0,
+                seq,
+                event: parallel::Event::Imported(rec),
+            });
+            return;
+        }
         self.inventory.flow(&rec);
         self.flows.push(rec);
-        self.stats.imported_flows += 1;
     }
 
     /// Flows tracked now.
@@ -387,7 +444,18 @@ pub struct Outcome {
 /// (TSV or JSON lines), whose records enter as flow records
 /// ([`Analyzer::external_flow`]); other flow-record inputs (NetFlow/IPFIX
 /// export captures) plug in the same way in `read_file`.
+///
+/// With `opts.threads` above 1, capture files are analysed by
+/// [`parallel::analyze_files`], with the same result.
 pub fn analyze_files<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Outcome {
+    if opts.threads > 1 {
+        return parallel::analyze_files(paths, opts);
+    }
+    analyze_serial(paths, opts)
+}
+
+/// [`analyze_files`] on the calling thread.
+pub(crate) fn analyze_serial<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Outcome {
     let mut an = Analyzer::new(opts);
     let mut error = None;
     for p in paths {

@@ -18,9 +18,14 @@ pub fn analyze(args: &AnalyzeArgs, lang: Lang) -> ExitCode {
     let opts = Options {
         flows: FlowConfig { max_flows: args.max_flows.max(1), ..FlowConfig::default() },
         identify: !args.no_identify,
+        threads: args.threads.max(1),
         ..Options::default()
     };
+    let started = std::time::Instant::now();
     let Outcome { analysis, error } = sekimori_sensor::analyze_files(&args.files, &opts);
+    if args.stats {
+        print_stats(&analysis, started.elapsed(), args.threads.max(1));
+    }
     let mut out = BufWriter::new(std::io::stdout().lock());
     // A closed pipe (`| head`) is not an error of the analysis.
     let _ = match args.format {
@@ -38,6 +43,26 @@ pub fn analyze(args: &AnalyzeArgs, lang: Lang) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--stats`: the counters, bytes per tracked flow and the read rate, as
+/// one JSON line on stderr (for bench/sensor.sh).
+fn print_stats(a: &Analysis, elapsed: std::time::Duration, threads: usize) {
+    let st = &a.stats;
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let v = serde_json::json!({
+        "threads": threads,
+        "files": st.files,
+        "packets": st.packets,
+        "bytes": st.bytes,
+        "flows": st.table.created,
+        "peak_flows": st.table.peak,
+        "evicted": st.table.evicted,
+        "bytes_per_flow": sekimori_sensor::FlowTable::bytes_per_flow(),
+        "elapsed_s": secs,
+        "mb_per_s": st.bytes as f64 / 1e6 / secs,
+    });
+    let _ = writeln!(std::io::stderr().lock(), "{v}");
 }
 
 /// The error in the user's language, naming the file and offset.

@@ -16,6 +16,7 @@ pub mod analyze;
 pub mod audit;
 pub mod broker;
 pub mod connect;
+pub mod lab;
 pub mod remote;
 pub mod sensor;
 pub mod serve;
