@@ -22,6 +22,7 @@ mod access;
 mod assets;
 pub mod auth;
 mod error;
+mod inventory;
 mod login;
 mod openapi;
 mod records;
@@ -87,6 +88,9 @@ pub fn router(state: AppState) -> Router {
         .route("/tunnel-sessions/{id}", get(access::show_session))
         .route("/tunnel-sessions/{id}/kill", post(access::kill_session))
         .route("/tunnel-sessions/{id}/pcap", get(access::export_pcap))
+        .route("/inventory/assets", get(inventory::list_assets))
+        .route("/inventory/assets/{id}", get(inventory::show_asset))
+        .route("/inventory/conversations", get(inventory::conversations))
         .route("/audit", get(records::list))
         .route("/audit/verify", get(records::verify))
         .route("/audit/public-key", get(records::public_key))

@@ -10,6 +10,7 @@ mod common;
 mod access;
 mod fail_closed;
 mod fuzz;
+mod inventory;
 mod japanese;
 mod malformed;
 mod roles;
