@@ -467,6 +467,34 @@ impl TunnelRepo for Store {
     }
 }
 
+/// Why `open_tunnel_session` wrote nothing: the same answers its checks
+/// gave when they ran one by one (only read on this rare path).
+async fn why_not_opened(tx: &mut WriteTx<'_>, new: &NewTunnelSession) -> StoreError {
+    if let Err(e) = load_user(tx, new.user).await {
+        return e;
+    }
+    let row = sqlx::query("SELECT requester_id, asset_id FROM access_requests WHERE id = $1")
+        .bind(new.request.to_string())
+        .fetch_optional(tx.conn())
+        .await;
+    let row = match row {
+        Ok(Some(row)) => row,
+        Ok(None) => return StoreError::not_found("request", new.request),
+        Err(e) => return e.into(),
+    };
+    let c = Cols::new(&row, "access_requests");
+    match c.parse::<UserId>("requester_id") {
+        Ok(u) if u == new.user => {}
+        Ok(_) => return StoreError::invalid("user", "mismatch"),
+        Err(e) => return e,
+    }
+    match c.parse::<sekimori_types::AssetId>("asset_id") {
+        Ok(a) if a == new.asset => StoreError::not_found("asset", new.asset),
+        Ok(_) => StoreError::invalid("asset", "mismatch"),
+        Err(e) => e,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,33 +528,5 @@ mod tests {
         let mut big = end(&good, "x.rec");
         big.bytes_up = u64::MAX;
         assert!(end_row(&big).is_err());
-    }
-}
-
-/// Why `open_tunnel_session` wrote nothing: the same answers its checks
-/// gave when they ran one by one (only read on this rare path).
-async fn why_not_opened(tx: &mut WriteTx<'_>, new: &NewTunnelSession) -> StoreError {
-    if let Err(e) = load_user(tx, new.user).await {
-        return e;
-    }
-    let row = sqlx::query("SELECT requester_id, asset_id FROM access_requests WHERE id = $1")
-        .bind(new.request.to_string())
-        .fetch_optional(tx.conn())
-        .await;
-    let row = match row {
-        Ok(Some(row)) => row,
-        Ok(None) => return StoreError::not_found("request", new.request),
-        Err(e) => return e.into(),
-    };
-    let c = Cols::new(&row, "access_requests");
-    match c.parse::<UserId>("requester_id") {
-        Ok(u) if u == new.user => {}
-        Ok(_) => return StoreError::invalid("user", "mismatch"),
-        Err(e) => return e,
-    }
-    match c.parse::<sekimori_types::AssetId>("asset_id") {
-        Ok(a) if a == new.asset => StoreError::not_found("asset", new.asset),
-        Ok(_) => StoreError::invalid("asset", "mismatch"),
-        Err(e) => e,
     }
 }

@@ -13,7 +13,9 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use sekimori_gateway::recording::{Direction, Recorder, RecordingConfig, RecordingHeader};
-use sekimori_store::{AuditCtx, NewTunnelSession, TunnelRepo};
+use sekimori_store::{
+    AuditCtx, InventoryFilter, InventoryRepo, NewTunnelSession, ObservedAsset, TunnelRepo,
+};
 use sekimori_types::{SessionId, TunnelSessionId, UserId};
 
 use crate::common::*;
@@ -326,6 +328,32 @@ async fn openapi_lists_exactly_the_served_routes() {
         a.expect(201, &name);
         assert_fields(&doc, "Asset", &a.json["asset"], &name);
         let asset = a.json["asset"]["id"].as_str().unwrap().to_owned();
+        // A device the sensor observed, for the inventory routes.
+        let seen = api.now();
+        api.t
+            .store
+            .upsert_observed(&[ObservedAsset {
+                key: "ip:10.1.2.3".into(),
+                mac: None,
+                ips: vec!["10.1.2.3".parse().unwrap()],
+                names: vec!["MRI_1".into()],
+                vendor: None,
+                product: None,
+                version: None,
+                mac_vendor: None,
+                protocols_as_client: vec![],
+                protocols_as_server: vec!["dicom".into()],
+                protocols_link: vec![],
+                role: None,
+                role_basis: None,
+                local: true,
+                first_seen: seen,
+                last_seen: seen,
+            }])
+            .await
+            .unwrap();
+        let observed =
+            api.t.store.list_observed(&InventoryFilter::default()).await.unwrap()[0].id.to_string();
         // An access request, by the admin (admins may ask; they may not
         // approve their own, so the valid approve call answers 403
         // `own_request`).
@@ -393,6 +421,8 @@ async fn openapi_lists_exactly_the_served_routes() {
                 &session
             } else if op.path.contains("/requests/") {
                 &request
+            } else if op.path.contains("/inventory/assets/") {
+                &observed
             } else {
                 assert!(!op.path.contains("{id}") || op.path.contains("/assets/"), "{}", op.path);
                 &asset
