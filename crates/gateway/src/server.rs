@@ -151,7 +151,9 @@ impl AuthzCache {
     }
 
     /// Keeps a read that began at `read_at` when the generation was
-    /// `generation`.
+    /// `generation` — only if it allows access at `now` (credential and an
+    /// active grant): a refusing read is not kept, so that an approval made
+    /// elsewhere is seen by the very next connection.
     fn put(
         &self,
         key: (TunnelCredentialId, AccessRequestId),
@@ -159,7 +161,16 @@ impl AuthzCache {
         read_at: std::time::Instant,
         generation: u64,
         max_age: Duration,
+        now: time::OffsetDateTime,
     ) {
+        let active = authz
+            .request
+            .as_ref()
+            .is_some_and(|r| r.status_at(now) == sekimori_types::AccessStatus::Active);
+        if !active || check_credential(&authz, now).is_err() {
+            self.lock().remove(&key);
+            return;
+        }
         let mut entries = self.lock();
         if entries.len() >= AUTHZ_CACHE_MAX {
             entries.retain(|_, e| e.read_at.elapsed() < max_age);
@@ -321,7 +332,14 @@ impl Gateway {
         match self.store.tunnel_authz(credential, Some(request)).await {
             Ok(a) => {
                 let a = Arc::new(a);
-                self.authz_cache.put(key, a.clone(), read_at, generation, max_age);
+                self.authz_cache.put(
+                    key,
+                    a.clone(),
+                    read_at,
+                    generation,
+                    max_age,
+                    self.clock.now(),
+                );
                 Ok(a)
             }
             Err(e) => {
@@ -377,6 +395,7 @@ impl Gateway {
                         read_at,
                         generation,
                         self.cfg.recheck_interval,
+                        now,
                     );
                     for c in members {
                         if let Err(code) = check_connection(&a, c.port, now) {

@@ -1149,6 +1149,24 @@ async fn connections_reuse_a_fresh_authorisation_but_never_across_a_revocation()
         bounded("echo", echo_through(&tunnel, grant.id, h.echo.port, b"b".to_vec())).await;
     assert_eq!(got, b"b");
     assert_eq!(h.gateway.authz_store_reads() - before, 1, "authz_changed forces a store read");
+
+    // A refusing read is never kept: an approval made in the store alone
+    // (the CLI, another server) is seen by the very next connection.
+    let pending = h.request_as(&h.vendor, &[h.echo.port], None).await;
+    let ctx = "a pending grant";
+    h.assert_conn_refused(
+        &tunnel,
+        pending.id,
+        h.echo.port,
+        &h.echo,
+        RefusalCode::GrantPending,
+        ctx,
+    )
+    .await;
+    let approved = h.approve(&pending).await;
+    let (got, _) =
+        bounded("echo", echo_through(&tunnel, approved.id, h.echo.port, b"c".to_vec())).await;
+    assert_eq!(got, b"c", "the first connection after the approval");
 }
 
 // ---------------------------------------------------------------------------
