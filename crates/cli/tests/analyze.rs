@@ -203,10 +203,14 @@ fn analyze_json(file: &Path) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// Our flows summed per conversation.
+/// Our flows seen as packets (not those decoded from flow-export records
+/// that a capture carries), summed per conversation.
 fn our_conversations(v: &Value) -> BTreeMap<Conv, Counts> {
     let mut m: BTreeMap<Conv, Counts> = BTreeMap::new();
     for f in v["flows"].as_array().unwrap() {
+        if f["source"].as_str() != Some("packets") {
+            continue;
+        }
         let transport = f["transport"].as_str().unwrap();
         if transport != "tcp" && transport != "udp" {
             continue;
