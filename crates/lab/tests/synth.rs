@@ -114,13 +114,27 @@ fn the_sensor_identifies_every_protocol_and_its_identities() {
     assert!(facts(FactKey::DhcpVendorClass).contains("MSFT 5.0"));
     // Hostnames from DHCP reach the assets. Every unconfigured client
     // broadcasts from 0.0.0.0:68 to 255.255.255.255:67, so all DISCOVERs
-    // and REQUESTs share one flow, and the sensor shows a UDP flow's
-    // first 8 datagrams per side to the probes: the first four clients to
-    // boot (seed 1) are named by DHCP, the others only by their renewals
-    // (unicast, each its own flow) in longer captures.
+    // and REQUESTs share one flow: the sensor reads every datagram of a
+    // DHCP flow (not only the first 8 per side, as on other UDP flows), so
+    // every client that booted is named (regression: only the first four
+    // were).
     let names: BTreeSet<&str> =
         a.assets.iter().flat_map(|x| x.names.iter()).map(String::as_str).collect();
-    for want in ["ws-0002", "ws-0006", "us-er-01", "lab-sys-01"] {
+    let dhcp_clients = [
+        "ct-scanner-01",
+        "lab-sys-01",
+        "monitor-gw-01",
+        "us-er-01",
+        "ws-0001",
+        "ws-0002",
+        "ws-0003",
+        "ws-0004",
+        "ws-0005",
+        "ws-0006",
+        "ws-0007",
+        "ws-0008",
+    ];
+    for want in dhcp_clients {
         assert!(names.contains(want), "{want} not among {names:?}");
     }
     let host = |ip: &str| a.assets.iter().find(|x| x.ip == Some(ip.parse().unwrap())).unwrap();

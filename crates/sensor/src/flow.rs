@@ -342,6 +342,9 @@ pub struct Flow {
 
 /// The most facts kept per flow.
 pub const MAX_FACTS_PER_FLOW: usize = 64;
+/// Most distinct facts kept on a flow of a protocol whose every datagram
+/// names hosts (a broadcast DHCP flow carries every booting client).
+pub const MAX_FACTS_PER_NAMING_FLOW: usize = 4_096;
 
 impl Flow {
     /// Index (0 = a, 1 = b) of the client endpoint.
@@ -418,8 +421,13 @@ impl Flow {
     /// Adds facts, skipping ones already known, up to
     /// [`MAX_FACTS_PER_FLOW`].
     pub fn add_facts(&mut self, facts: impl IntoIterator<Item = Fact>) {
+        let cap = if crate::ident::names_per_datagram(self.app) {
+            MAX_FACTS_PER_NAMING_FLOW
+        } else {
+            MAX_FACTS_PER_FLOW
+        };
         for f in facts {
-            if self.facts.len() >= MAX_FACTS_PER_FLOW {
+            if self.facts.len() >= cap {
                 break;
             }
             if !self.facts.contains(&f) {

@@ -10,7 +10,11 @@
 //! the cap, or after [`MAX_SEGMENTS`] payload segments.
 //!
 //! UDP: each of the first [`MAX_DATAGRAMS`] datagrams of each side is shown
-//! to the probes.
+//! to the probes — except on flows of protocols whose every datagram is a
+//! message naming hosts (DHCP, the DNS family, SSDP, syslog: see
+//! [`names_per_datagram`]): one broadcast flow (0.0.0.0:68 →
+//! 255.255.255.255:67) carries every booting client of a network, so all its
+//! datagrams are read (they are few and small).
 
 use sekimori_proto::identify::{Ctx, Side};
 use sekimori_proto::packet::TcpFlags;
@@ -122,12 +126,41 @@ pub fn tcp(flow: &mut Flow, key: &FlowKey, dir: usize, seq: u32, flags: TcpFlags
     }
 }
 
+/// Protocols whose every datagram names hosts, read whole on their flows.
+pub fn names_per_datagram(app: Option<sekimori_proto::App>) -> bool {
+    use sekimori_proto::App;
+    matches!(
+        app,
+        Some(
+            App::Dhcp
+                | App::Dns
+                | App::Mdns
+                | App::Nbns
+                | App::NetbiosDgm
+                | App::Llmnr
+                | App::Ssdp
+                | App::Syslog
+        )
+    )
+}
+
 /// Shows a UDP datagram from endpoint `dir` to the probes.
 pub fn udp(flow: &mut Flow, key: &FlowKey, dir: usize, payload: &[u8]) {
     if flow.ident_done() || payload.is_empty() {
         return;
     }
     let d = dir.min(1);
+    if names_per_datagram(flow.app) {
+        let side = if d == flow.client() { Side::Client } else { Side::Server };
+        let c = ctx(key, flow);
+        flow.datagrams[d] = flow.datagrams[d].saturating_add(1);
+        let v = flow.probe.datagram(&c, side, payload);
+        take(flow, v);
+        if flow.probe.finished() {
+            flow.set_ident_done();
+        }
+        return;
+    }
     if flow.datagrams[d] >= MAX_DATAGRAMS {
         if flow.datagrams[1 - d] >= MAX_DATAGRAMS {
             flow.set_ident_done();
