@@ -340,6 +340,10 @@ pub struct Flow {
     pub(crate) conv: ConvMark,
 }
 
+/// Most steps back from a list's tail to link a flow at its place by time
+/// (see `FlowTable::link_ordered`).
+const MAX_LINK_WALK: u32 = 256;
+
 /// The most facts kept per flow.
 pub const MAX_FACTS_PER_FLOW: usize = 64;
 /// Most distinct facts kept on a flow of a protocol whose every datagram
@@ -755,7 +759,7 @@ impl FlowTable {
         };
         let slots = &self.slots;
         self.index.insert_unique(hash, idx, |&i| slots.get(i as usize).map_or(0, |s| s.hash));
-        self.link_tail(idx, class);
+        self.link_ordered(idx, class, ts);
         self.live += 1;
         self.stats.created += 1;
         self.stats.peak = self.stats.peak.max(self.live as u64);
@@ -793,10 +797,7 @@ impl FlowTable {
                 let class = f.class(slot.key.proto) as u8;
                 if class != slot.class {
                     self.unlink(found.idx);
-                    self.link_tail(found.idx, class);
-                    if let Some(s) = self.slots.get_mut(found.idx as usize) {
-                        s.linked = ts;
-                    }
+                    self.link_ordered(found.idx, class, ts);
                     return;
                 }
             }
@@ -812,17 +813,8 @@ impl FlowTable {
             return;
         }
         let class = s.class;
-        if self.lists.get(class as usize).is_some_and(|l| l.tail == idx) {
-            if let Some(s) = self.slots.get_mut(idx as usize) {
-                s.linked = ts;
-            }
-            return;
-        }
         self.unlink(idx);
-        self.link_tail(idx, class);
-        if let Some(s) = self.slots.get_mut(idx as usize) {
-            s.linked = ts;
-        }
+        self.link_ordered(idx, class, ts);
     }
 
     /// Ends every flow idle for longer than its class's timeout at `now`.
@@ -846,10 +838,7 @@ impl FlowTable {
                     // Seen since it was linked: move it to the tail.
                     let last = s.flow.last;
                     self.unlink(head);
-                    self.link_tail(head, class as u8);
-                    if let Some(s) = self.slots.get_mut(head as usize) {
-                        s.linked = last;
-                    }
+                    self.link_ordered(head, class as u8, last);
                 }
             }
         }
@@ -890,10 +879,7 @@ impl FlowTable {
             }
             let (class, last) = (s.class, s.flow.last);
             self.unlink(idx);
-            self.link_tail(idx, class);
-            if let Some(s) = self.slots.get_mut(idx as usize) {
-                s.linked = last;
-            }
+            self.link_ordered(idx, class, last);
         }
         // Give up on precision: evict the oldest head as it is.
         if let Some(idx) = self.lists.iter().map(|l| l.head).find(|&h| h != NIL) {
@@ -924,20 +910,57 @@ impl FlowTable {
         self.ended.push(Ended { key, flow, reason });
     }
 
-    fn link_tail(&mut self, idx: u32, class: u8) {
-        let Some(list) = self.lists.get_mut(class as usize) else { return };
-        let old_tail = list.tail;
-        list.tail = idx;
-        if old_tail == NIL {
-            list.head = idx;
+    /// Links `idx` into `class`'s list at its place by link time `linked`,
+    /// so that every list stays sorted by link time, head oldest: that is
+    /// what lets an idle sweep stop at the first head that is not due, and
+    /// makes which flows a sweep ends independent of the other flows in the
+    /// table. Packet time mostly moves forward, so the place is the tail
+    /// itself almost always; a packet older than the newest links (time
+    /// going back between files, reordered captures) walks back from the
+    /// tail, at most [`MAX_LINK_WALK`] steps, and past that is linked there
+    /// with its link time raised to its neighbour's (order kept; it can
+    /// only make that flow end later, never earlier).
+    fn link_ordered(&mut self, idx: u32, class: u8, linked: Timestamp) {
+        let Some(list) = self.lists.get(class as usize) else { return };
+        let mut after = list.tail;
+        let mut linked = linked;
+        let mut steps = 0;
+        while let Some(s) = self.slots.get(after as usize) {
+            if s.linked <= linked {
+                break;
+            }
+            if steps == MAX_LINK_WALK {
+                linked = s.linked;
+                break;
+            }
+            steps += 1;
+            after = s.prev;
         }
-        if let Some(t) = self.slots.get_mut(old_tail as usize) {
-            t.next = idx;
+        let next = match self.slots.get(after as usize) {
+            Some(a) => a.next,
+            None => list.head,
+        };
+        match self.slots.get_mut(after as usize) {
+            Some(a) => a.next = idx,
+            None => {
+                if let Some(l) = self.lists.get_mut(class as usize) {
+                    l.head = idx;
+                }
+            }
+        }
+        match self.slots.get_mut(next as usize) {
+            Some(n) => n.prev = idx,
+            None => {
+                if let Some(l) = self.lists.get_mut(class as usize) {
+                    l.tail = idx;
+                }
+            }
         }
         if let Some(s) = self.slots.get_mut(idx as usize) {
-            s.prev = old_tail;
-            s.next = NIL;
+            s.prev = after;
+            s.next = next;
             s.class = class;
+            s.linked = linked;
         }
     }
 
