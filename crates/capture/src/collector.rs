@@ -14,6 +14,9 @@ use crate::Timestamp;
 /// The largest UDP payload (IPv4: 65 507; one buffer fits any).
 const MAX_DATAGRAM: usize = 65_536;
 
+/// The socket receive buffer asked for: ~25,000 typical export datagrams.
+pub const RECV_BUFFER: usize = 32 << 20;
+
 /// A clock: where receive times come from (tests inject their own).
 pub type Clock = fn() -> Timestamp;
 
@@ -64,6 +67,13 @@ impl Collector {
         socket
             .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
             .map_err(err("set read timeout"))?;
+        // A burst of exports must wait in the kernel while the sensor
+        // writes a flush: ask for a large receive buffer (beyond
+        // net.core.rmem_max when the process may), else as large as the
+        // system allows. Neither failing is fatal: the default still works.
+        if rustix::net::sockopt::set_socket_recv_buffer_size_force(&socket, RECV_BUFFER).is_err() {
+            let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&socket, RECV_BUFFER);
+        }
         let addr = socket.local_addr().map_err(err("local address"))?;
         Ok(Collector { socket, addr, buf: vec![0; MAX_DATAGRAM], clock: system_clock, received: 0 })
     }

@@ -1,6 +1,6 @@
 //! Where the sensor's packets and flow records come from.
 //!
-//! - [`file`]: pcap and pcapng files, read streaming with one bounded
+//! - [`file`](mod@file): pcap and pcapng files, read streaming with one bounded
 //!   buffer; each packet is lent to the caller in place ([`RawPacket`]).
 //! - [`live`] (feature `live`, on by default): capture from an interface
 //!   through libpcap, with a BPF filter, same [`RawPacket`] shape.

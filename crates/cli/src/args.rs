@@ -136,7 +136,7 @@ pub enum AnalyzeFormat {
 
 #[derive(Debug, Args)]
 pub struct SensorArgs {
-    /// Interface to capture from (a SPAN port or TAP); overrides [sensor] in config.toml.
+    /// Interface to capture from (a SPAN port or TAP); overrides `[sensor]` in config.toml.
     #[arg(long)]
     pub interface: Option<String>,
     /// BPF filter for the capture (tcpdump syntax).

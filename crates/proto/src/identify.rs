@@ -52,7 +52,7 @@ macro_rules! probe {
     };
 }
 
-/// TCP probes. At most 64 (a bit each in [`StreamState`]).
+/// TCP probes. At most 64 (a bit each in [`ProbeState`]).
 pub static STREAM: &[Probe<StreamFn>] = &[
     probe!("dicom", &[104, 11112, 4242], crate::dicom::probe_stream),
     probe!("hl7", &[2575, 2100, 6661], crate::hl7::probe_stream),

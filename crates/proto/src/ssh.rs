@@ -16,7 +16,7 @@ use crate::tls::hex;
 const MAX_IDENT: usize = 255;
 /// Lines a server may send before its identification (RFC 4253 4.2) that
 /// this parser skips.
-const MAX_PRE_LINES: usize = 16;
+pub const MAX_PRE_LINES: usize = 16;
 /// RFC 4253 6.1: implementations must handle packets of 35000 bytes.
 const MAX_PACKET: usize = 35000;
 const SSH_MSG_KEXINIT: u8 = 20;

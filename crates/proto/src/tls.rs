@@ -61,7 +61,7 @@ const MAX_RECORD: usize = 16384 + 2048;
 /// The most handshake bytes reassembled per direction. ClientHellos with
 /// post-quantum key shares are about 2 KiB; certificate chains rarely exceed
 /// 16 KiB. The sensor's per-flow cap is lower still.
-const MAX_HANDSHAKE: usize = 64 * 1024;
+pub const MAX_HANDSHAKE: usize = 64 * 1024;
 
 /// Cisco's pre-standard DTLS version (OpenSSL `DTLS1_BAD_VER`), spoken by
 /// AnyConnect's DTLS tunnel.
