@@ -137,6 +137,14 @@ fn the_sensor_identifies_every_protocol_and_its_identities() {
     for want in dhcp_clients {
         assert!(names.contains(want), "{want} not among {names:?}");
     }
+    // The broadcast DHCP flow holds more than 64 facts (deduplicated by
+    // hash past that): still no fact twice.
+    let most = a.flows.iter().max_by_key(|f| f.facts.len()).unwrap();
+    assert!(most.facts.len() > 64, "{}", most.facts.len());
+    for f in &a.flows {
+        let distinct: std::collections::HashSet<_> = f.facts.iter().collect();
+        assert_eq!(distinct.len(), f.facts.len(), "duplicate facts on a flow");
+    }
     let host = |ip: &str| a.assets.iter().find(|x| x.ip == Some(ip.parse().unwrap())).unwrap();
     assert!(host("10.20.10.3").names.iter().any(|n| n == "ws-0002"));
     assert!(host("10.20.5.11").names.iter().any(|n| n == "us-er-01"));

@@ -344,6 +344,10 @@ pub struct Flow {
 /// (see `FlowTable::link_ordered`).
 const MAX_LINK_WALK: u32 = 256;
 
+/// Facts deduplicated by a linear scan; beyond, by hash.
+const FACTS_SCANNED: usize = 64;
+const FACT_HASH_SEED: u64 = 0x5e4b_1a0f_f4c7_5eed;
+
 /// The most facts kept per flow.
 pub const MAX_FACTS_PER_FLOW: usize = 64;
 /// Most distinct facts kept on a flow of a protocol whose every datagram
@@ -434,8 +438,23 @@ impl Flow {
             if self.facts.len() >= cap {
                 break;
             }
-            if !self.facts.contains(&f) {
-                self.facts.push(f);
+            if self.facts.len() < FACTS_SCANNED {
+                if !self.facts.contains(&f) {
+                    self.facts.push(f);
+                }
+                continue;
+            }
+            // Many facts (a broadcast flow naming every client): a linear
+            // scan per fact would be quadratic; dedupe by 64-bit hash (a
+            // collision could drop one distinct fact: ~2^-40 at the cap).
+            let (facts, ident) = (&mut self.facts, &mut self.ident);
+            let r = ident.get_or_insert_with(Box::default);
+            let hasher = foldhash::fast::FixedState::with_seed(FACT_HASH_SEED);
+            if r.seen.is_empty() {
+                r.seen.extend(facts.iter().map(|g| hasher.hash_one(g)));
+            }
+            if r.seen.insert(hasher.hash_one(&f)) {
+                facts.push(f);
             }
         }
     }

@@ -36,6 +36,9 @@ pub struct Reassembly {
     next: [u32; 2],
     known: [bool; 2],
     segments: u16,
+    /// Hashes of a flow's facts once it holds many (see
+    /// `Flow::add_facts`): a broadcast DHCP flow collects thousands.
+    pub(crate) seen: hashbrown::HashSet<u64, foldhash::fast::FixedState>,
 }
 
 impl Reassembly {
