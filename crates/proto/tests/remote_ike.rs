@@ -6,22 +6,7 @@ mod support;
 use proptest::prelude::*;
 use sekimori_proto::identify::{Ctx, Side};
 use sekimori_proto::{App, Fact, FactKey, Subject, Verdict, ike};
-use support::{Segment, udp_datagrams};
-
-fn yes(v: Verdict) -> (App, Vec<Fact>, bool) {
-    match v {
-        Verdict::Yes { app, facts, more } => (app, facts, more),
-        other => panic!("expected Yes, got {other:?}"),
-    }
-}
-
-fn values(facts: &[Fact], subject: Subject, key: FactKey) -> Vec<&str> {
-    facts
-        .iter()
-        .filter(|f| f.subject == subject && f.key == key)
-        .map(|f| f.value.as_str())
-        .collect()
-}
+use support::{Segment, udp_datagrams, values, yes};
 
 /// Feeds a flow's datagrams in order, the first sender being the client.
 fn run(dgrams: &[Segment]) -> Vec<(App, Vec<Fact>, bool)> {

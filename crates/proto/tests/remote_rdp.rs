@@ -6,21 +6,10 @@ mod support;
 use proptest::prelude::*;
 use sekimori_proto::identify::Ctx;
 use sekimori_proto::{App, Fact, FactKey, Subject, Verdict, rdp};
-use support::{Stream, tcp_streams};
+use support::{Stream, ctx, tcp_streams, yes};
 
 fn streams() -> Vec<Stream> {
     tcp_streams("zeek_rdp_proprietary_encryption.pcap")
-}
-
-fn ctx(s: &Stream) -> Ctx {
-    Ctx { client_port: s.client.1, server_port: s.server.1 }
-}
-
-fn yes(v: Verdict) -> (App, Vec<Fact>, bool) {
-    match v {
-        Verdict::Yes { app, facts, more } => (app, facts, more),
-        other => panic!("expected Yes, got {other:?}"),
-    }
 }
 
 fn values(facts: &[Fact], key: FactKey) -> Vec<&str> {

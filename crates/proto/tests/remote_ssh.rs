@@ -6,29 +6,10 @@ mod support;
 
 use proptest::prelude::*;
 use sekimori_proto::identify::Ctx;
-use sekimori_proto::{App, Fact, FactKey, Subject, Verdict, ssh};
-use support::{Stream, tcp_streams};
+use sekimori_proto::{App, FactKey, Subject, Verdict, ssh};
+use support::{Stream, ctx, tcp_streams, values, yes};
 
 const CAPTURE: &str = "zeek_ssh1_ssh2_fingerprints.pcap";
-
-fn ctx(s: &Stream) -> Ctx {
-    Ctx { client_port: s.client.1, server_port: s.server.1 }
-}
-
-fn yes(v: Verdict) -> (App, Vec<Fact>, bool) {
-    match v {
-        Verdict::Yes { app, facts, more } => (app, facts, more),
-        other => panic!("expected Yes, got {other:?}"),
-    }
-}
-
-fn values(facts: &[Fact], subject: Subject, key: FactKey) -> Vec<&str> {
-    facts
-        .iter()
-        .filter(|f| f.subject == subject && f.key == key)
-        .map(|f| f.value.as_str())
-        .collect()
-}
 
 fn stream(port: u16) -> Stream {
     tcp_streams(CAPTURE).into_iter().find(|s| s.server.1 == port).expect("stream")

@@ -5,27 +5,8 @@ mod support;
 
 use proptest::prelude::*;
 use sekimori_proto::identify::{Ctx, Side};
-use sekimori_proto::{App, Fact, FactKey, Subject, Verdict, tls};
-use support::{Stream, tcp_streams, udp_datagrams};
-
-fn ctx(s: &Stream) -> Ctx {
-    Ctx { client_port: s.client.1, server_port: s.server.1 }
-}
-
-fn yes(v: Verdict) -> (App, Vec<Fact>, bool) {
-    match v {
-        Verdict::Yes { app, facts, more } => (app, facts, more),
-        other => panic!("expected Yes, got {other:?}"),
-    }
-}
-
-fn values(facts: &[Fact], subject: Subject, key: FactKey) -> Vec<&str> {
-    facts
-        .iter()
-        .filter(|f| f.subject == subject && f.key == key)
-        .map(|f| f.value.as_str())
-        .collect()
-}
+use sekimori_proto::{App, FactKey, Subject, Verdict, tls};
+use support::{Stream, ctx, tcp_streams, udp_datagrams, values, yes};
 
 fn first_stream(name: &str, server_port: u16) -> Stream {
     tcp_streams(name)

@@ -4,19 +4,11 @@ mod support;
 
 use proptest::prelude::*;
 use sekimori_proto::identify::Ctx;
-use sekimori_proto::{App, Fact, FactKey, Subject, Verdict, vnc};
-use support::{Stream, tcp_streams};
+use sekimori_proto::{App, FactKey, Subject, Verdict, vnc};
+use support::{Stream, tcp_streams, values};
 
 fn streams() -> Vec<Stream> {
     tcp_streams("ndpi_vnc.pcap").into_iter().filter(|s| !s.to_client.is_empty()).collect()
-}
-
-fn values(facts: &[Fact], subject: Subject, key: FactKey) -> Vec<&str> {
-    facts
-        .iter()
-        .filter(|f| f.subject == subject && f.key == key)
-        .map(|f| f.value.as_str())
-        .collect()
 }
 
 #[test]

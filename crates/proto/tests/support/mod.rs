@@ -19,7 +19,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use sekimori_capture::CaptureFile;
+use sekimori_proto::identify::Ctx;
 use sekimori_proto::packet::{Layer3, LinkType, NonIp, Transport, decode};
+use sekimori_proto::{App, Fact, FactKey, Subject, Verdict};
 
 /// A capture under `testdata/pcaps/`.
 pub fn path(name: &str) -> PathBuf {
@@ -234,4 +236,26 @@ pub fn tcp_conversation(name: &str, client_port: u16, server_port: u16) -> (Vec<
         .find(|s| s.client.1 == client_port && s.server.1 == server_port)
         .unwrap_or_else(|| panic!("{name}: no TCP connection {client_port} -> {server_port}"));
     (s.to_server, s.to_client)
+}
+
+/// The probe context of a reassembled stream.
+pub fn ctx(s: &Stream) -> Ctx {
+    Ctx { client_port: s.client.1, server_port: s.server.1 }
+}
+
+/// The parts of a `Yes`; panics on any other verdict.
+pub fn yes(v: Verdict) -> (App, Vec<Fact>, bool) {
+    match v {
+        Verdict::Yes { app, facts, more } => (app, facts, more),
+        other => panic!("expected Yes, got {other:?}"),
+    }
+}
+
+/// The values of `key` facts about `subject`.
+pub fn values(facts: &[Fact], subject: Subject, key: FactKey) -> Vec<&str> {
+    facts
+        .iter()
+        .filter(|f| f.subject == subject && f.key == key)
+        .map(|f| f.value.as_str())
+        .collect()
 }
