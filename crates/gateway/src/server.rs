@@ -326,20 +326,29 @@ impl Gateway {
         if let Some(a) = self.authz_cache.get(key, max_age) {
             return Ok(a);
         }
+        self.authz_cache.reads.fetch_add(1, Ordering::Relaxed);
+        self.read_authz(credential, request).await
+    }
+
+    /// Reads (credential, grant) from the store and keeps the read for
+    /// the next connections (if it allows access); a failed read empties
+    /// the cache. Used on a cache miss and by every re-check.
+    async fn read_authz(
+        &self,
+        credential: TunnelCredentialId,
+        request: AccessRequestId,
+    ) -> Result<Arc<TunnelAuthz>, sekimori_store::StoreError> {
+        // The generation is taken before the read: a revocation that
+        // races with it makes the kept read stale at once.
         let generation = self.authz_cache.generation.load(Ordering::Acquire);
         let read_at = std::time::Instant::now();
-        self.authz_cache.reads.fetch_add(1, Ordering::Relaxed);
         match self.store.tunnel_authz(credential, Some(request)).await {
             Ok(a) => {
                 let a = Arc::new(a);
-                self.authz_cache.put(
-                    key,
-                    a.clone(),
-                    read_at,
-                    generation,
-                    max_age,
-                    self.clock.now(),
-                );
+                let max_age = self.cfg.recheck_interval;
+                let now = self.clock.now();
+                let key = (credential, request);
+                self.authz_cache.put(key, a.clone(), read_at, generation, max_age, now);
                 Ok(a)
             }
             Err(e) => {
@@ -384,19 +393,8 @@ impl Gateway {
         }
         let mut failed = false;
         for ((credential, request), members) in groups {
-            let generation = self.authz_cache.generation.load(Ordering::Acquire);
-            let read_at = std::time::Instant::now();
-            match self.store.tunnel_authz(credential, Some(request)).await {
+            match self.read_authz(credential, request).await {
                 Ok(a) => {
-                    let a = Arc::new(a);
-                    self.authz_cache.put(
-                        (credential, request),
-                        a.clone(),
-                        read_at,
-                        generation,
-                        self.cfg.recheck_interval,
-                        now,
-                    );
                     for c in members {
                         if let Err(code) = check_connection(&a, c.port, now) {
                             c.kill.kill(close_reason_for(code));
@@ -405,7 +403,6 @@ impl Gateway {
                 }
                 Err(error) => {
                     failed = true;
-                    self.authz_cache.invalidate();
                     tracing::warn!(message = "Re-check could not read the store.", %error);
                 }
             }
