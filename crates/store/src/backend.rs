@@ -22,6 +22,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/sqlite/0001_initial.sql")),
     (2, "access", include_str!("../migrations/sqlite/0002_access.sql")),
     (3, "inventory", include_str!("../migrations/sqlite/0003_inventory.sql")),
+    (4, "advisories", include_str!("../migrations/sqlite/0004_advisories.sql")),
 ];
 
 /// `(version, description, SQL)` of every PostgreSQL migration, in order.
@@ -29,6 +30,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
     (2, "access", include_str!("../migrations/postgres/0002_access.sql")),
     (3, "inventory", include_str!("../migrations/postgres/0003_inventory.sql")),
+    (4, "advisories", include_str!("../migrations/postgres/0004_advisories.sql")),
 ];
 
 impl Backend {

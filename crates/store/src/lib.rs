@@ -62,7 +62,7 @@ pub use repo::{
     AccessRepo, AssetRepo, AuditRepo, AuditSnapshot, CredentialRepo, MetaRepo, SessionRepo,
     ThrottleRepo, TunnelRepo, UserRepo, ZoneRepo,
 };
-pub use repo::{InventoryRepo, InventoryWrite};
+pub use repo::{AdvisoryRepo, AdvisoryRow, AdvisoryWrite, InventoryRepo, InventoryWrite};
 
 use writer::{AppendJob, Msg, TypedJob, WriteTx, Writer};
 

@@ -645,3 +645,56 @@ pub trait InventoryRepo {
         before: time::OffsetDateTime,
     ) -> impl Future<Output = Result<u64>> + Send;
 }
+
+/// One imported advisory record, as the assessment stores it: the store
+/// does not read `body` (normalised JSON owned by `sekimori-assess`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdvisoryRow {
+    /// Source and ID (`cve5:CVE-2024-3400`): unique.
+    pub key: String,
+    /// `vulnerability`, `kev` or `epss`.
+    pub kind: String,
+    /// The CVE (or the source's ID) the record is about.
+    pub cve: String,
+    /// SHA-256 of `body`, hex: equal digests are the same record.
+    pub digest: String,
+    /// The record, JSON.
+    pub body: String,
+}
+
+/// What one advisory import changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdvisoryWrite {
+    /// Records new to the store.
+    pub added: u64,
+    /// Records whose content changed.
+    pub updated: u64,
+    /// Records already stored as they are.
+    pub unchanged: u64,
+}
+
+/// Imported advisory feeds, for the assessment. Re-importing the same
+/// files changes nothing (`unchanged`); a changed record replaces the old.
+pub trait AdvisoryRepo {
+    /// Adds or replaces `rows` (keys must be unique within the call;
+    /// `Invalid` otherwise, nothing written).
+    fn upsert_advisories(
+        &self,
+        rows: &[AdvisoryRow],
+    ) -> impl Future<Output = Result<AdvisoryWrite>> + Send;
+
+    /// Up to `limit` (at most 5,000) records of `kind` (all kinds when
+    /// `None`) with keys after `after`, in key order: page with the last
+    /// key returned.
+    fn advisories_page(
+        &self,
+        kind: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<AdvisoryRow>>> + Send;
+
+    /// Record counts per kind, and when the newest record was imported.
+    fn advisory_counts(
+        &self,
+    ) -> impl Future<Output = Result<(Vec<(String, u64)>, Option<time::OffsetDateTime>)>> + Send;
+}

@@ -2,6 +2,7 @@
 //! Queries are shared by both backends: `$N` placeholders, portable types.
 
 mod access;
+mod advisories;
 mod assets;
 mod audit;
 mod credentials;
