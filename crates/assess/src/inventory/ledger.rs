@@ -48,7 +48,7 @@
 //!
 //! Rows: empty rows are skipped. A row with a field count other than the
 //! header's (trailing empty cells excepted), a field over
-//! [`MAX_FIELD_BYTES`](super::MAX_FIELD_BYTES), or neither a name nor a
+//! `MAX_FIELD_BYTES` (64 KiB), or neither a name nor a
 //! product nor a model is one error `line N` and skipped. The name defaults
 //! to the product; the product defaults to the model. The ID is the asset
 //! number, else `ledger:<line>`.
