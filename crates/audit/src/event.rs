@@ -132,6 +132,19 @@ pub enum AuditEvent {
         /// Flow records it took in from collectors.
         imported_flows: u64,
     },
+    /// Advisory feeds were imported into the store.
+    FeedsImported {
+        /// Files read.
+        files: u64,
+        /// Records new to the store.
+        added: u64,
+        /// Records that changed.
+        updated: u64,
+        /// Records already stored as they are.
+        unchanged: u64,
+        /// Records (or files) skipped as malformed.
+        skipped: u64,
+    },
     /// The instance was initialised (data dir, keys, first setup code).
     InstanceInitialised {
         /// The new instance's identifier.
@@ -508,6 +521,7 @@ impl AuditEvent {
             AuditEvent::ServerStopped { .. } => "server_stopped",
             AuditEvent::SensorStarted { .. } => "sensor_started",
             AuditEvent::SensorStopped { .. } => "sensor_stopped",
+            AuditEvent::FeedsImported { .. } => "feeds_imported",
             AuditEvent::InstanceInitialised { .. } => "instance_initialised",
             AuditEvent::SetupCompleted { .. } => "setup_completed",
             AuditEvent::ConfigChanged { .. } => "config_changed",

@@ -68,6 +68,82 @@ pub enum Command {
     /// Test tools: synthetic hospital traffic.
     #[command(subcommand)]
     Lab(LabCmd),
+    /// Advisory feeds from files (KEV, CVE JSON 5, NVD, CSAF, OSV, EPSS):
+    /// import into the store, show what is there.
+    #[command(subcommand)]
+    Feeds(FeedsCmd),
+    /// Match the inventory against the advisories: findings in priority order,
+    /// each with why it matched.
+    Assess(AssessArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FeedsCmd {
+    /// Import advisory files, directories (walked) and zip archives (such as
+    /// the cvelistV5 release). Re-importing is harmless: unchanged records are
+    /// counted, not duplicated. A bad record is reported and skipped.
+    Import(FeedsImportArgs),
+    /// How many records of each kind the store holds.
+    Status(JsonFlag),
+}
+
+#[derive(Debug, Args)]
+pub struct FeedsImportArgs {
+    /// Files, directories or zip archives.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Print the result as one JSON object (no progress bar).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AssessArgs {
+    /// Inventory files: the asset ledger (CSV), CycloneDX or SPDX SBOMs, MDS2
+    /// answers, or `sekimori analyze --format json` output (repeatable).
+    /// Without it, the store's observed devices are assessed.
+    #[arg(long = "inventory", value_name = "FILE")]
+    pub inventory: Vec<PathBuf>,
+    /// Advisory files or directories read directly (repeatable). Without it,
+    /// the feeds imported into the store are used.
+    #[arg(long = "feeds", value_name = "PATH")]
+    pub feeds: Vec<PathBuf>,
+    /// Also assess the store's observed devices when --inventory is given.
+    #[arg(long)]
+    pub observed: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: AssessFormat,
+    /// Write the report here instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Exit with 1 when a finding (affected or possibly affected) is at least this.
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
+    /// Also list assets checked and found not affected by version.
+    #[arg(long)]
+    pub all: bool,
+    /// A site alias table (same format as the bundled data/aliases.toml),
+    /// added to the bundled one.
+    #[arg(long, value_name = "FILE")]
+    pub aliases: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AssessFormat {
+    Json,
+    Csv,
+    Html,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Any finding in CISA's KEV catalogue.
+    KnownExploited,
+    /// Critical severity (CVSS 9.0+) or known-exploited.
+    Critical,
+    /// High severity (CVSS 7.0+) or worse, or known-exploited.
+    High,
 }
 
 #[derive(Debug, Subcommand)]

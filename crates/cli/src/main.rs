@@ -80,6 +80,8 @@ fn main() -> ExitCode {
             Command::Analyze(ref a) if a.store => {
                 commands::sensor::analyze_store(&cli, a, lang).await
             }
+            Command::Feeds(ref c) => commands::assess::feeds(&cli, c, lang).await,
+            Command::Assess(ref a) => commands::assess::assess(&cli, a, lang).await,
             Command::Analyze(_) | Command::Lab(_) => Ok(ExitCode::SUCCESS), // handled above
         }
     });

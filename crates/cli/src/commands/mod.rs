@@ -13,6 +13,7 @@ use crate::instance::DataDir;
 
 pub mod admin;
 pub mod analyze;
+pub mod assess;
 pub mod audit;
 pub mod broker;
 pub mod connect;
