@@ -503,6 +503,22 @@ struct DocProbe<'a> {
 }
 
 fn read_json(ctx: &Ctx<'_>, sink: &mut dyn FnMut(FeedEvent)) {
+    if ctx.doc.trim_start().starts_with('[') {
+        // Validated (iteratively, whatever the depth) only to say which error it is.
+        let e = match serde_json::from_str::<serde::de::IgnoredAny>(ctx.doc) {
+            Err(e) => InputError::new(
+                ctx.name,
+                format!("line {}, column {}", e.line(), e.column()),
+                format!("not valid JSON: {}", strip_position(&e)),
+            ),
+            Ok(_) => InputError::new(
+                ctx.name,
+                "$",
+                "unknown format: a JSON array at the top level; every known feed is an object",
+            ),
+        };
+        return sink(FeedEvent::Error(e));
+    }
     let top: Top<'_> = match serde_json::from_str(ctx.doc) {
         Ok(t) => t,
         Err(e) => {
