@@ -460,7 +460,10 @@ fn csaf_all_samples_parse() {
     assert_eq!(out.vulns().len(), 2 + 3 + 5 + 4 + 8);
     assert!(out.vulns().iter().all(|v| v.source == Source::Csaf && v.advisory.is_some()));
     let keys: Vec<String> = out.records.iter().take(2).map(FeedRecord::key).collect();
-    assert_eq!(keys, ["csaf:ICSMA-22-167-01:CVE-2022-26388", "csaf:ICSMA-22-167-01:CVE-2022-26389"]);
+    assert_eq!(
+        keys,
+        ["csaf:ICSMA-22-167-01:CVE-2022-26388", "csaf:ICSMA-22-167-01:CVE-2022-26389"]
+    );
 }
 
 #[test]
@@ -650,7 +653,10 @@ fn osv_record() {
     assert_eq!(py.purl.as_deref(), Some("pkg:pypi/dicomweb-proxy"));
     assert_eq!(py.default_status, Status::Unaffected);
     assert_eq!(py.versions.len(), 2 + 4);
-    assert_eq!((py.versions[0].start.clone(), py.versions[0].end.clone()), (None, bound("1.4.2", false)));
+    assert_eq!(
+        (py.versions[0].start.clone(), py.versions[0].end.clone()),
+        (None, bound("1.4.2", false))
+    );
     assert_eq!(py.versions[0].text, "ECOSYSTEM introduced 0 fixed 1.4.2");
     assert_eq!(py.versions[0].scheme_hint.as_deref(), Some("ECOSYSTEM"));
     assert_eq!(py.versions[1].start, bound("2.0.0", true));
@@ -752,7 +758,8 @@ fn hostile_files_are_one_clear_error_each() {
     assert_eq!(e.location, "line 2, column 3");
     assert!(e.message.starts_with("not valid JSON"), "{}", e.message);
 
-    let e = one_error(bytes("truncated.json", br#"{"catalogVersion":"1","vulnerabilities":[{"cveID""#));
+    let e =
+        one_error(bytes("truncated.json", br#"{"catalogVersion":"1","vulnerabilities":[{"cveID""#));
     assert!(e.message.contains("EOF"), "{}", e.message);
 
     let e = one_error(bytes("latin1.json", b"{\"id\": \"caf\xe9\"}"));
@@ -775,14 +782,20 @@ fn hostile_files_are_one_clear_error_each() {
     // Wrong types at the top of known formats.
     let e = one_error(bytes("kev.json", br#"{"catalogVersion":"1","vulnerabilities":{"a":1}}"#));
     assert_eq!(e.location, "$.vulnerabilities");
-    let e = one_error(bytes("cve.json", br#"{"dataType":"CVE_RECORD","cveMetadata":5,"containers":{}}"#));
+    let e = one_error(bytes(
+        "cve.json",
+        br#"{"dataType":"CVE_RECORD","cveMetadata":5,"containers":{}}"#,
+    ));
     assert_eq!(e.location, "$.cveMetadata");
     let e = one_error(bytes(
         "csaf.json",
         br#"{"document":{"csaf_version":"2.0","tracking":{"id":"X"}},"product_tree":"tree","vulnerabilities":[]}"#,
     ));
     assert_eq!(e.location, "$.product_tree");
-    let e = one_error(bytes("csaf.json", br#"{"document":{"csaf_version":"2.0"},"vulnerabilities":[]}"#));
+    let e = one_error(bytes(
+        "csaf.json",
+        br#"{"document":{"csaf_version":"2.0"},"vulnerabilities":[]}"#,
+    ));
     assert_eq!(e.location, "$.document.tracking.id");
 
     // A huge string is fine under the limit.
@@ -796,8 +809,11 @@ fn hostile_files_are_one_clear_error_each() {
 fn hostile_oversized_file_is_refused_with_its_size() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("huge.json");
-    std::fs::write(&p, format!(r#"{{"id":"GHSA-x","modified":"m","details":"{}"}}"#, "x".repeat(2000)))
-        .unwrap();
+    std::fs::write(
+        &p,
+        format!(r#"{{"id":"GHSA-x","modified":"m","details":"{}"}}"#, "x".repeat(2000)),
+    )
+    .unwrap();
     let limits = Limits { max_file_bytes: 1000, ..Limits::default() };
     let mut out = Out::default();
     let n = read_paths_with(std::slice::from_ref(&p), &limits, &mut sink(&mut out));
@@ -834,7 +850,8 @@ fn sample(rel: &str) -> Vec<u8> {
 
 #[test]
 fn zip_of_cve_records_with_nested_zip() {
-    let inner = zip_bytes(&[("cves/2018/13xxx/CVE-2018-13379.json", sample("cve5/CVE-2018-13379.json"))]);
+    let inner =
+        zip_bytes(&[("cves/2018/13xxx/CVE-2018-13379.json", sample("cve5/CVE-2018-13379.json"))]);
     let outer = zip_bytes(&[
         ("cves/2024/3xxx/CVE-2024-3400.json", sample("cve5/CVE-2024-3400.json")),
         ("cves/2024/21xxx/CVE-2024-21893.json", sample("cve5/CVE-2024-21893.json")),

@@ -281,7 +281,8 @@ fn products(tree: &ProductTree) -> HashMap<String, ProductInfo> {
     }
     for f in &tree.full_product_names {
         if let Some(id) = &f.product_id {
-            let mut info = ProductInfo { product: f.name.clone().unwrap_or_default(), ..Default::default() };
+            let mut info =
+                ProductInfo { product: f.name.clone().unwrap_or_default(), ..Default::default() };
             helper(&mut info, f);
             out.entry(id.clone()).or_insert(info);
         }
@@ -330,15 +331,15 @@ fn walk(b: &Branch, ctx: &ProductInfo, out: &mut HashMap<String, ProductInfo>) {
         "product_version" | "product_version_range" => info.version = Some(name),
         _ => {}
     }
-    if let Some(p) = &b.product {
-        if let Some(id) = &p.product_id {
-            let mut leaf = info.clone();
-            if leaf.product.is_empty() {
-                leaf.product = p.name.clone().unwrap_or_default();
-            }
-            helper(&mut leaf, p);
-            out.entry(id.clone()).or_insert(leaf);
+    if let Some(p) = &b.product
+        && let Some(id) = &p.product_id
+    {
+        let mut leaf = info.clone();
+        if leaf.product.is_empty() {
+            leaf.product = p.name.clone().unwrap_or_default();
         }
+        helper(&mut leaf, p);
+        out.entry(id.clone()).or_insert(leaf);
     }
     for c in &b.branches {
         walk(c, &info, out);
@@ -366,7 +367,8 @@ fn vulnerability(
         aliases: Vec::new(),
         source: Source::Csaf,
         advisory: Some(tracking_id.to_string()),
-        title: non_empty(vuln.title.as_deref(), 512).or_else(|| non_empty(doc.title.as_deref(), 512)),
+        title: non_empty(vuln.title.as_deref(), 512)
+            .or_else(|| non_empty(doc.title.as_deref(), 512)),
         description: vuln
             .notes
             .iter()
@@ -381,10 +383,10 @@ fn vulnerability(
         kev_hint: None,
     };
     for idl in &vuln.ids {
-        if let Some(t) = non_empty(idl.text.as_deref(), 256) {
-            if t != v.id {
-                push_unique(&mut v.aliases, t);
-            }
+        if let Some(t) = non_empty(idl.text.as_deref(), 256)
+            && t != v.id
+        {
+            push_unique(&mut v.aliases, t);
         }
     }
     for s in &vuln.scores {
@@ -502,9 +504,10 @@ fn affected(info: &ProductInfo, status: Status, is_fix: bool) -> Affected {
 /// A CSAF version text → statements (see the module doc).
 pub(crate) fn ranges(text: &str, status: Status) -> Vec<VersionRange> {
     let t = text.trim();
-    let mk = |exact: Option<String>, start: Option<Bound>, end: Option<Bound>, hint: Option<String>| {
-        VersionRange { status, exact, start, end, scheme_hint: hint, text: text.to_string() }
-    };
+    let mk =
+        |exact: Option<String>, start: Option<Bound>, end: Option<Bound>, hint: Option<String>| {
+            VersionRange { status, exact, start, end, scheme_hint: hint, text: text.to_string() }
+        };
     if let Some((start, end)) = free_text_bounds(t) {
         return vec![mk(None, start, end, None)];
     }
@@ -602,7 +605,16 @@ pub(crate) fn fixed_version_in(details: &str) -> Option<String> {
             continue;
         }
         let after = format!("{} {}", at(c + 1), at(c + 2));
-        let limiting = ["and earlier", "and prior", "or earlier", "and older", "and below", "or prior", "and lower", "or lower"];
+        let limiting = [
+            "and earlier",
+            "and prior",
+            "or earlier",
+            "and older",
+            "and below",
+            "or prior",
+            "and lower",
+            "or lower",
+        ];
         if limiting.iter().any(|l| after.starts_with(l)) {
             continue;
         }

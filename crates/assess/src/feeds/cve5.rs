@@ -268,22 +268,22 @@ fn add_container(v: &mut Vulnerability, c: &Container, primary: bool) {
         for (obj, version) in
             [(&m.v4_0, "4.0"), (&m.v3_1, "3.1"), (&m.v3_0, "3.0"), (&m.v2_0, "2.0")]
         {
-            if let Some(o) = obj {
-                if let Some(score) = o.base_score.filter(|s| s.is_finite()) {
-                    v.cvss.push(Cvss {
-                        version: o.version.clone().unwrap_or_else(|| version.to_string()),
-                        base_score: score,
-                        vector: o.vector.clone(),
-                        primary,
-                    });
-                }
+            if let Some(o) = obj
+                && let Some(score) = o.base_score.filter(|s| s.is_finite())
+            {
+                v.cvss.push(Cvss {
+                    version: o.version.clone().unwrap_or_else(|| version.to_string()),
+                    base_score: score,
+                    vector: o.vector.clone(),
+                    primary,
+                });
             }
         }
-        if let Some(other) = &m.other {
-            if other.kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("kev")) {
-                let date_added = other.content.as_ref().and_then(|c| c.date_added.clone());
-                v.kev_hint = Some(KevHint { date_added, due_date: None });
-            }
+        if let Some(other) = &m.other
+            && other.kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("kev"))
+        {
+            let date_added = other.content.as_ref().and_then(|c| c.date_added.clone());
+            v.kev_hint = Some(KevHint { date_added, due_date: None });
         }
     }
     for pt in &c.problem_types {
@@ -381,15 +381,17 @@ fn version_range(ve: &VersionEntry) -> (VersionRange, Vec<String>) {
             } else {
                 Some(Bound { version: version.to_string(), inclusive: true })
             };
-            if status == Status::Affected && !inclusive {
-                if let Some(e) = &end {
-                    fixed.push(e.version.clone());
-                }
+            if status == Status::Affected
+                && !inclusive
+                && let Some(e) = &end
+            {
+                fixed.push(e.version.clone());
             }
-            if status == Status::Unaffected && end.is_none() {
-                if let Some(s) = &start {
-                    fixed.push(s.version.clone());
-                }
+            if status == Status::Unaffected
+                && end.is_none()
+                && let Some(s) = &start
+            {
+                fixed.push(s.version.clone());
             }
             VersionRange { status, exact: None, start, end, scheme_hint, text }
         }
@@ -404,10 +406,10 @@ fn version_range(ve: &VersionEntry) -> (VersionRange, Vec<String>) {
         }
     };
     for c in &ve.changes {
-        if status_of(c.status.as_deref()) == Status::Unaffected {
-            if let Some(at) = c.at.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-                push_unique(&mut fixed, at.to_string());
-            }
+        if status_of(c.status.as_deref()) == Status::Unaffected
+            && let Some(at) = c.at.as_deref().map(str::trim).filter(|s| !s.is_empty())
+        {
+            push_unique(&mut fixed, at.to_string());
         }
     }
     (range, fixed)

@@ -73,7 +73,8 @@ fn row(line: &str, date: &Option<String>) -> Result<EpssScore, String> {
         return Err("empty cve".to_string());
     }
     let num = |name: &str, s: &str| -> Result<f32, String> {
-        let v: f32 = s.trim_matches('"').parse().map_err(|_| format!("{name} is not a number: {s:?}"))?;
+        let v: f32 =
+            s.trim_matches('"').parse().map_err(|_| format!("{name} is not a number: {s:?}"))?;
         if !(0.0..=1.0).contains(&v) {
             return Err(format!("{name} out of range 0–1: {s}"));
         }

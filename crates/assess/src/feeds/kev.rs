@@ -82,7 +82,9 @@ fn entry<'a>(ctx: &Ctx<'a>, el: &'a RawValue, i: usize) -> Result<KevEntry, crat
     }
     let cwes: Vec<String> = match r.cwes {
         None => Vec::new(),
-        Some(v) => ctx.parse::<Option<Vec<String>>>(v, &format!("{path}.cwes"))?.unwrap_or_default(),
+        Some(v) => {
+            ctx.parse::<Option<Vec<String>>>(v, &format!("{path}.cwes"))?.unwrap_or_default()
+        }
     };
     Ok(KevEntry {
         cve,

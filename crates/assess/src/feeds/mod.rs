@@ -73,6 +73,9 @@ use crate::InputError;
 use crate::model::{Bound, FeedRecord, Status, VersionRange};
 
 /// What reading reports, as it goes.
+// `Record` is large, but events go straight to the sink (one at a time), and
+// the variant's shape is the agreed API.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum FeedEvent {
     /// A record read.
@@ -122,11 +125,7 @@ pub fn read_paths(paths: &[PathBuf], sink: &mut dyn FnMut(FeedEvent)) -> u64 {
 }
 
 /// [`read_paths`] with explicit [`Limits`].
-pub fn read_paths_with(
-    paths: &[PathBuf],
-    limits: &Limits,
-    sink: &mut dyn FnMut(FeedEvent),
-) -> u64 {
+pub fn read_paths_with(paths: &[PathBuf], limits: &Limits, sink: &mut dyn FnMut(FeedEvent)) -> u64 {
     let mut files = Vec::new();
     for p in paths {
         match fs::metadata(p) {
@@ -135,7 +134,9 @@ pub fn read_paths_with(
                 walk(p, &root, &mut files, sink);
             }
             Ok(_) => files.push(p.clone()),
-            Err(e) => sink(FeedEvent::Error(InputError::new(p, "file", format!("cannot read: {e}")))),
+            Err(e) => {
+                sink(FeedEvent::Error(InputError::new(p, "file", format!("cannot read: {e}"))))
+            }
         }
     }
     // Total: archives count their readable entries.
@@ -193,8 +194,7 @@ fn walk(dir: &Path, root: &Path, out: &mut Vec<PathBuf>, sink: &mut dyn FnMut(Fe
     let mut names: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
     names.sort();
     for p in names {
-        let hidden =
-            p.file_name().map(|n| n.to_string_lossy().starts_with('.')).unwrap_or(true);
+        let hidden = p.file_name().map(|n| n.to_string_lossy().starts_with('.')).unwrap_or(true);
         if hidden {
             continue;
         }
@@ -203,10 +203,8 @@ fn walk(dir: &Path, root: &Path, out: &mut Vec<PathBuf>, sink: &mut dyn FnMut(Fe
         if ft.is_symlink() {
             // Follow links to files inside the tree only; never to directories.
             match (fs::canonicalize(&p), fs::metadata(&p)) {
-                (Ok(target), Ok(m)) if m.is_file() && target.starts_with(root) => {
-                    if wanted(&p) {
-                        out.push(p);
-                    }
+                (Ok(target), Ok(m)) if m.is_file() && target.starts_with(root) && wanted(&p) => {
+                    out.push(p);
                 }
                 _ => {}
             }
@@ -257,10 +255,10 @@ fn zip_entry_count(path: &Path) -> Option<u64> {
     let z = zip::ZipArchive::new(f).ok()?;
     let mut n = 0;
     for i in 0..z.len() {
-        if let Some(name) = z.name_for_index(i) {
-            if is_feed_name(name) {
-                n += 1;
-            }
+        if let Some(name) = z.name_for_index(i)
+            && is_feed_name(name)
+        {
+            n += 1;
         }
     }
     Some(n.max(1))
@@ -301,7 +299,11 @@ fn read_zip<R: Read + Seek>(
     let mut archive = match zip::ZipArchive::new(reader) {
         Ok(a) => a,
         Err(e) => {
-            sink(FeedEvent::Error(InputError::new(&name, "file", format!("not a readable zip archive: {e}"))));
+            sink(FeedEvent::Error(InputError::new(
+                &name,
+                "file",
+                format!("not a readable zip archive: {e}"),
+            )));
             return;
         }
     };
@@ -365,7 +367,11 @@ fn read_zip<R: Read + Seek>(
         let mut bytes = Vec::with_capacity(entry.size().min(cap) as usize);
         let limit = cap.min(*budget).saturating_add(1);
         if let Err(e) = (&mut entry).take(limit).read_to_end(&mut bytes) {
-            sink(FeedEvent::Error(InputError::new(&shown, "file", format!("cannot inflate zip entry: {e}"))));
+            sink(FeedEvent::Error(InputError::new(
+                &shown,
+                "file",
+                format!("cannot inflate zip entry: {e}"),
+            )));
             if !nested {
                 progress.step(sink);
             }
@@ -388,7 +394,10 @@ fn read_zip<R: Read + Seek>(
             sink(FeedEvent::Error(InputError::new(
                 &shown,
                 "file",
-                format!("file too large: more than {cap} bytes inflated (header said {}); refused", entry.size()),
+                format!(
+                    "file too large: more than {cap} bytes inflated (header said {}); refused",
+                    entry.size()
+                ),
             )));
             if !nested {
                 progress.step(sink);
@@ -522,7 +531,11 @@ fn read_json(ctx: &Ctx<'_>, sink: &mut dyn FnMut(FeedEvent)) {
     let top: Top<'_> = match serde_json::from_str(ctx.doc) {
         Ok(t) => t,
         Err(e) => {
-            let what = if e.is_data() { "unknown format (not a JSON object of a known feed)" } else { "not valid JSON" };
+            let what = if e.is_data() {
+                "unknown format (not a JSON object of a known feed)"
+            } else {
+                "not valid JSON"
+            };
             sink(FeedEvent::Error(InputError::new(
                 ctx.name,
                 format!("line {}, column {}", e.line(), e.column()),
@@ -588,7 +601,11 @@ impl<'a> Ctx<'a> {
 
     /// Parse a raw member of this document into `T`; errors name `path` and
     /// the absolute line/column.
-    pub fn parse<T: Deserialize<'a>>(&self, raw: &'a RawValue, path: &str) -> Result<T, InputError> {
+    pub fn parse<T: Deserialize<'a>>(
+        &self,
+        raw: &'a RawValue,
+        path: &str,
+    ) -> Result<T, InputError> {
         serde_json::from_str(raw.get()).map_err(|e| self.json_error(raw, path, &e))
     }
 
@@ -694,8 +711,7 @@ pub(crate) mod lenient {
 /// A version token: starts with a digit (after an optional `v`), no spaces.
 pub(crate) fn version_token(s: &str) -> bool {
     let t = s.strip_prefix(['v', 'V']).unwrap_or(s);
-    t.chars().next().is_some_and(|c| c.is_ascii_digit())
-        && !t.chars().any(char::is_whitespace)
+    t.chars().next().is_some_and(|c| c.is_ascii_digit()) && !t.chars().any(char::is_whitespace)
 }
 
 /// Interpret a free-text version statement, when it is one of the simple
@@ -734,7 +750,9 @@ pub(crate) fn free_text_bounds(text: &str) -> Option<(Option<Bound>, Option<Boun
             return None;
         }
     }
-    for suffix in [" and prior", " and earlier", " or earlier", " and below", " and older", " or prior"] {
+    for suffix in
+        [" and prior", " and earlier", " or earlier", " and below", " and older", " or prior"]
+    {
         if let Some(head) = lower.strip_suffix(suffix) {
             let head_orig = t[..head.len()].trim();
             let v = ["versions ", "version ", "Versions ", "Version "]
@@ -753,9 +771,15 @@ pub(crate) fn free_text_bounds(text: &str) -> Option<(Option<Bound>, Option<Boun
 
 /// A version statement from free text: the simple patterns of
 /// [`free_text_bounds`], else `exact` = the text as written (trimmed).
-pub(crate) fn free_text_range(text: &str, status: Status, scheme_hint: Option<String>) -> VersionRange {
+pub(crate) fn free_text_range(
+    text: &str,
+    status: Status,
+    scheme_hint: Option<String>,
+) -> VersionRange {
     match free_text_bounds(text) {
-        Some((start, end)) => VersionRange { status, exact: None, start, end, scheme_hint, text: text.to_string() },
+        Some((start, end)) => {
+            VersionRange { status, exact: None, start, end, scheme_hint, text: text.to_string() }
+        }
         None => VersionRange {
             status,
             exact: Some(text.trim().to_string()),

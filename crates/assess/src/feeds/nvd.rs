@@ -175,12 +175,7 @@ pub(crate) fn read_single(ctx: &Ctx<'_>, sink: &mut dyn FnMut(FeedEvent)) {
         Err(e) => {
             return sink(FeedEvent::Error(ctx.error(
                 "$",
-                format!(
-                    "{} (line {}, column {})",
-                    super::strip_position(&e),
-                    e.line(),
-                    e.column()
-                ),
+                format!("{} (line {}, column {})", super::strip_position(&e), e.line(), e.column()),
             )));
         }
     };
@@ -194,7 +189,11 @@ fn emit(r: Result<Vulnerability, crate::InputError>, sink: &mut dyn FnMut(FeedEv
     }
 }
 
-fn record<'a>(ctx: &Ctx<'a>, raw: &'a RawValue, path: &str) -> Result<Vulnerability, crate::InputError> {
+fn record<'a>(
+    ctx: &Ctx<'a>,
+    raw: &'a RawValue,
+    path: &str,
+) -> Result<Vulnerability, crate::InputError> {
     let cve: NvdCve = ctx.parse(raw, path)?;
     convert(ctx, cve, path)
 }
@@ -282,14 +281,18 @@ fn affected(m: &CpeMatch, requires_any: Vec<String>) -> Affected {
         .as_ref()
         .map(|s| Bound { version: s.trim().to_string(), inclusive: true })
         .or_else(|| {
-            m.start_excluding.as_ref().map(|s| Bound { version: s.trim().to_string(), inclusive: false })
+            m.start_excluding
+                .as_ref()
+                .map(|s| Bound { version: s.trim().to_string(), inclusive: false })
         });
     let end = m
         .end_including
         .as_ref()
         .map(|s| Bound { version: s.trim().to_string(), inclusive: true })
         .or_else(|| {
-            m.end_excluding.as_ref().map(|s| Bound { version: s.trim().to_string(), inclusive: false })
+            m.end_excluding
+                .as_ref()
+                .map(|s| Bound { version: s.trim().to_string(), inclusive: false })
         });
     let mut text = m.criteria.clone();
     for (name, val) in [
@@ -306,8 +309,7 @@ fn affected(m: &CpeMatch, requires_any: Vec<String>) -> Affected {
         }
     }
     let version = field(3);
-    let exact = if start.is_none() && end.is_none() && !matches!(version.as_str(), "*" | "-" | "")
-    {
+    let exact = if start.is_none() && end.is_none() && !matches!(version.as_str(), "*" | "-" | "") {
         Some(version)
     } else {
         None

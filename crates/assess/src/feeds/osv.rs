@@ -156,11 +156,11 @@ pub(crate) fn read(ctx: &Ctx<'_>, sink: &mut dyn FnMut(FeedEvent)) {
         remediations: Vec::new(),
         kev_hint: None,
     };
-    if let Some(db) = osv.database_specific {
-        if let Ok(d) = serde_json::from_str::<DbSpecific>(db.get()) {
-            for c in d.cwe_ids {
-                push_unique(&mut v.cwes, c);
-            }
+    if let Some(db) = osv.database_specific
+        && let Ok(d) = serde_json::from_str::<DbSpecific>(db.get())
+    {
+        for c in d.cwe_ids {
+            push_unique(&mut v.cwes, c);
         }
     }
     for s in osv.severity.iter().chain(osv.affected.iter().flat_map(|a| a.severity.iter())) {
@@ -187,7 +187,12 @@ fn severity(s: &Severity) -> Option<Cvss> {
             "CVSS_V2" => "2.0",
             _ => return None,
         };
-        return Some(Cvss { version: version.to_string(), base_score: n, vector: None, primary: false });
+        return Some(Cvss {
+            version: version.to_string(),
+            base_score: n,
+            vector: None,
+            primary: false,
+        });
     }
     let version = if score.starts_with("CVSS:3.1/") {
         "3.1"
@@ -197,7 +202,12 @@ fn severity(s: &Severity) -> Option<Cvss> {
         return None;
     };
     let base = cvss3_base_score(score)?;
-    Some(Cvss { version: version.to_string(), base_score: base, vector: Some(score.to_string()), primary: false })
+    Some(Cvss {
+        version: version.to_string(),
+        base_score: base,
+        vector: Some(score.to_string()),
+        primary: false,
+    })
 }
 
 /// The CVSS v3.x base score of a vector (`CVSS:3.1/AV:N/AC:L/…`), `None`
@@ -248,11 +258,8 @@ pub fn cvss3_base_score(vector: &str) -> Option<f32> {
     };
     let (c, i, a) = (cia("C")?, cia("I")?, cia("A")?);
     let iss = 1.0 - (1.0 - c) * (1.0 - i) * (1.0 - a);
-    let impact = if changed {
-        7.52 * (iss - 0.029) - 3.25 * (iss - 0.02f64).powi(15)
-    } else {
-        6.42 * iss
-    };
+    let impact =
+        if changed { 7.52 * (iss - 0.029) - 3.25 * (iss - 0.02f64).powi(15) } else { 6.42 * iss };
     let exploitability = 8.22 * av * ac * pr * ui;
     if impact <= 0.0 {
         return Some(0.0);
@@ -310,7 +317,11 @@ fn affected(a: &OsvAffected) -> Affected {
                     .then(|| Bound { version: x.to_string(), inclusive: true });
                 open = Some((start, format!("{kind} introduced {x}")));
             }
-            let close = [(&e.fixed, "fixed", false), (&e.last_affected, "last_affected", true), (&e.limit, "limit", false)];
+            let close = [
+                (&e.fixed, "fixed", false),
+                (&e.last_affected, "last_affected", true),
+                (&e.limit, "limit", false),
+            ];
             for (val, name, inclusive) in close {
                 let Some(x) = val else { continue };
                 let x = x.trim().to_string();
