@@ -628,3 +628,27 @@ pub(crate) fn fixed_version_in(details: &str) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::fixed_version_in;
+
+    #[test]
+    fn fixed_version_phrases() {
+        let f = |s: &str| fixed_version_in(s);
+        assert_eq!(f("Users should update to version 2.3.1 or later."), Some("2.3.1".into()));
+        assert_eq!(f("Version 3.0.5"), Some("3.0.5".into()));
+        assert_eq!(f("This issue is fixed in v1.2."), Some("1.2".into()));
+        assert_eq!(f("Upgrade to 4.10.2-h3 (released May 2024)"), Some("4.10.2-h3".into()));
+        assert_eq!(
+            f("OFFIS recommends all users update to Version 3.6.7 or later."),
+            Some("3.6.7".into())
+        );
+        // Not fixes.
+        assert_eq!(f("CQI Reporter version 10.17 and earlier is affected."), None);
+        assert_eq!(f("All versions prior to version 3.2 are affected."), None);
+        assert_eq!(f("included in WBM version 20D30"), None);
+        assert_eq!(f("Update to the latest version."), None);
+        assert_eq!(f("Contact the vendor."), None);
+    }
+}
