@@ -138,6 +138,9 @@ pub enum MatchedBy {
     Purl,
     /// Every word of one product name is in the other (same vendor).
     NameWords,
+    /// The product name alone: the advisory names no vendor (a package
+    /// name such as `OpenSSH`).
+    ProductOnly,
     /// The KEV catalogue's vendor/product; no version data for this CVE.
     KevProduct,
 }
@@ -151,6 +154,10 @@ impl MatchedBy {
             MatchedBy::NameWords => {
                 ("product name words (not the exact name)", "製品名の語の一致（完全一致ではない）")
             }
+            MatchedBy::ProductOnly => (
+                "product name only (the advisory names no vendor)",
+                "製品名のみ（脆弱性情報にベンダー名がない）",
+            ),
             MatchedBy::KevProduct => (
                 "the KEV catalogue's vendor and product (no version data imported)",
                 "KEVカタログのベンダー名・製品名（バージョン情報なし）",
@@ -241,6 +248,10 @@ pub struct Finding {
 pub struct MatchOptions {
     /// Also report assets checked and found not affected (by version).
     pub include_not_affected: bool,
+    /// Find candidates by scanning every advisory entry instead of the
+    /// index: the naive reference the benchmark compares against (same
+    /// findings, by construction and by test).
+    pub linear_scan: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -324,9 +335,23 @@ impl<'a> Matcher<'a> {
         // (vuln, affected) → how it was tied; the strongest tie wins.
         let mut ties: Vec<(EntryRef, MatchedBy, ProductKey)> = Vec::new();
         let keys = item_keys(self.aliases, item);
-        for (key, by) in &keys {
-            if let Some(entries) = self.by_key.get(key) {
-                ties.extend(entries.iter().map(|e| (*e, *by, key.clone())));
+        if options.linear_scan {
+            for (entry_key, entries) in &self.by_key {
+                for (key, by) in &keys {
+                    if key == entry_key {
+                        ties.extend(entries.iter().map(|e| (*e, *by, key.clone())));
+                    }
+                }
+            }
+            // The index yields ties in key order; so must the scan.
+            ties.sort_by_key(|(e, by, key)| {
+                (keys.iter().position(|(k, b)| k == key && b == by), e.vuln, e.affected)
+            });
+        } else {
+            for (key, by) in &keys {
+                if let Some(entries) = self.by_key.get(key) {
+                    ties.extend(entries.iter().map(|e| (*e, *by, key.clone())));
+                }
             }
         }
         if ties.is_empty() {
@@ -395,7 +420,7 @@ impl<'a> Matcher<'a> {
         verdict: Verdict,
     ) -> Finding {
         let mut confidence = verdict.confidence;
-        if by == MatchedBy::NameWords {
+        if matches!(by, MatchedBy::NameWords | MatchedBy::ProductOnly) {
             confidence = confidence.min(Confidence::Medium);
         }
         let source = match &vuln.advisory {
@@ -527,8 +552,7 @@ fn merge<'k>(per_cve: &mut HashMap<&'k str, Finding>, cve: &'k str, new: Finding
         }
         Some(old) => {
             let mut sources = std::mem::take(&mut old.sources);
-            let stronger = (new.status, new.confidence, std::cmp::Reverse(new.matched_by))
-                > (old.status, old.confidence, std::cmp::Reverse(old.matched_by));
+            let stronger = weight(&new) > weight(old);
             if stronger {
                 *old = new;
                 sources.append(&mut old.sources);
@@ -540,6 +564,19 @@ fn merge<'k>(per_cve: &mut HashMap<&'k str, Finding>, cve: &'k str, new: Finding
             old.sources = sources;
         }
     }
+}
+
+/// How much a verdict counts when two entries of one CVE disagree: a
+/// definite "affected" wins (fail safe); a definite "not affected" from a
+/// precise statement beats "possibly" (no information) from a vague one.
+fn weight(f: &Finding) -> (u8, Confidence, std::cmp::Reverse<MatchedBy>) {
+    let rank = match (f.status, f.confidence) {
+        (MatchStatus::Affected, _) => 3,
+        (MatchStatus::NotAffected, Confidence::High | Confidence::Medium) => 2,
+        (MatchStatus::PossiblyAffected, _) => 1,
+        (MatchStatus::NotAffected, Confidence::Low) => 0,
+    };
+    (rank, f.confidence, std::cmp::Reverse(f.matched_by))
 }
 
 fn describe_item(item: &InventoryItem) -> String {
@@ -603,6 +640,22 @@ fn item_keys(aliases: &Aliases, item: &InventoryItem) -> Vec<(ProductKey, Matche
     if let Some((v, p)) = item.purl.as_deref().and_then(purl_vendor_product) {
         keys.push((aliases.product_key(&v, &p).0, MatchedBy::Purl));
     }
+    // Advisories that name no vendor (a package name alone) are filed under
+    // an empty vendor; reach them by the product's own name and table ID.
+    let vendorless: Vec<(ProductKey, MatchedBy)> = keys
+        .iter()
+        .filter(|(_, by)| *by == MatchedBy::Name)
+        .flat_map(|(k, _)| {
+            let mut names = vec![k.product.clone()];
+            for name in [item.product.as_deref(), item.model.as_deref()].into_iter().flatten() {
+                names.push(crate::aliases::normalise(name));
+            }
+            names.into_iter().map(|product| {
+                (ProductKey { vendor: String::new(), product }, MatchedBy::ProductOnly)
+            })
+        })
+        .collect();
+    keys.extend(vendorless);
     let mut seen = HashSet::new();
     keys.retain(|(k, _)| seen.insert(k.clone()));
     keys
@@ -738,6 +791,11 @@ fn judge(
 
     let scheme = choose_scheme(hint, version, affected);
     let mut unknown: Option<(String, String)> = None;
+    // Unknowns that only come from bounds this scheme cannot read (other
+    // editions such as `13.1-FIPS`), and a readable statement on the
+    // version's own release line that answered "outside".
+    let mut unknown_only_unreadable = true;
+    let mut own_line_outside = false;
     let mut unaffected_hit: Option<&VersionRange> = None;
     let mut affected_hit: Option<(&VersionRange, Option<&'static str>)> = None;
     for r in &affected.versions {
@@ -747,6 +805,19 @@ fn judge(
                 "version {version} does not follow a scheme the statement can be compared in"
             )),
         };
+        if let Some(s) = scheme {
+            if evals == Eval::Out
+                && r.status == Status::Affected
+                && bounds(r).any(|b| parses(s, b) && version::same_line(s, version, b))
+            {
+                own_line_outside = true;
+            }
+            if matches!(evals, Eval::Unknown(_)) && bounds(r).all(|b| parses(s, b)) {
+                unknown_only_unreadable = false;
+            }
+        } else {
+            unknown_only_unreadable = false;
+        }
         match (evals, r.status) {
             (Eval::In { interpreted }, Status::Affected)
                 if affected_hit.is_none_or(|(_, i)| i.is_some() && interpreted.is_none()) =>
@@ -820,6 +891,24 @@ fn judge(
             fix: None,
         };
     }
+    if let Some((text, _)) = &unknown
+        && unknown_only_unreadable
+        && own_line_outside
+    {
+        return Verdict {
+            status: MatchStatus::NotAffected,
+            confidence: Confidence::Medium,
+            range: Some(text.clone()),
+            scheme,
+            why_en: format!(
+                "version {version} is outside the affected range of its release line (compared as {scheme_name} versions); \"{text}\" names another edition whose versions cannot be compared"
+            ),
+            why_ja: format!(
+                "バージョン {version} は同じリリース系列の影響範囲の外（{scheme_name} として比較）。「{text}」は別エディションの記述で比較できない"
+            ),
+            fix: None,
+        };
+    }
     if let Some((text, reason)) = unknown {
         return Verdict {
             status: MatchStatus::PossiblyAffected,
@@ -862,12 +951,23 @@ fn judge(
         },
         _ => Verdict {
             status: MatchStatus::NotAffected,
-            confidence: if scheme.is_some() { Confidence::High } else { Confidence::Medium },
+            // A source that lists affected versions but states no default
+            // (CVE 5 `defaultStatus` absent or `unknown`) is trusted less.
+            confidence: if scheme.is_some() && default == Status::Unaffected {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            },
             range: listed.first().map(|s| (*s).to_owned()),
             scheme,
             why_en: format!(
-                "version {version} is outside every affected range ({}) (compared as {scheme_name} versions)",
-                listed.join("; ")
+                "version {version} is outside every affected range ({}) (compared as {scheme_name} versions){}",
+                listed.join("; "),
+                if default == Status::Unaffected {
+                    ""
+                } else {
+                    "; the source states no default status for other versions"
+                }
             ),
             why_ja: format!(
                 "バージョン {version} は影響を受ける範囲（{}）の外（{scheme_name} として比較）",
@@ -1021,6 +1121,17 @@ fn eval_range(s: Scheme, r: &VersionRange, version: &str, is_ours: &dyn Fn(&str)
         }
     }
     Eval::In { interpreted: None }
+}
+
+/// The version texts a statement names.
+fn bounds(r: &VersionRange) -> impl Iterator<Item = &str> {
+    r.exact
+        .as_deref()
+        .into_iter()
+        .chain(r.start.as_ref().map(|b| b.version.as_str()))
+        .chain(r.end.as_ref().map(|b| b.version.as_str()))
+        .map(str::trim)
+        .filter(|b| !is_open_start(b))
 }
 
 fn is_open_start(v: &str) -> bool {

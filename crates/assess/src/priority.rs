@@ -7,6 +7,7 @@
 //! 3. Known-exploited.
 //! 4. Any other finding on a remote-access or internet-facing asset.
 //! 5. The rest.
+//! 6. Assets checked and found not affected (listed only with `--all`).
 //!
 //! Within a tier: affected before possibly affected, then ransomware use,
 //! CVSS, EPSS, confidence; ties by CVE and asset, so the order is stable.
@@ -17,6 +18,13 @@ use crate::matching::{Finding, MatchStatus};
 
 /// The tier of a finding (1 first) and why, English and Japanese.
 pub fn tier(f: &Finding) -> (u8, &'static str, &'static str) {
+    if f.status == MatchStatus::NotAffected {
+        return (
+            6,
+            "not affected by version (listed for the record)",
+            "バージョンにより影響なし（記録のため掲載）",
+        );
+    }
     let exposed = f.remote_path || f.internet_facing;
     match (f.known_exploited, exposed, f.ransomware) {
         (true, true, _) => (
@@ -43,7 +51,7 @@ fn order(a: &Finding, b: &Finding) -> Ordering {
     let key = |f: &Finding| {
         (
             tier(f).0,
-            Reverse(f.status == MatchStatus::Affected),
+            Reverse(f.status),
             Reverse(f.ransomware),
             Reverse(f.severity),
             Reverse(ordered(f.cvss)),

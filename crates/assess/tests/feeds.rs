@@ -177,7 +177,7 @@ fn cve5_ivanti_less_than_or_equal_equal_to_version() {
             VersionRange {
                 status: Status::Affected,
                 exact: None,
-                start: None,
+                start: bound("9.1R18", true),
                 end: bound("9.1R18", true),
                 scheme_hint: Some("semver".into()),
                 text: "version 9.1R18 lessThanOrEqual 9.1R18".into(),
@@ -185,7 +185,7 @@ fn cve5_ivanti_less_than_or_equal_equal_to_version() {
             VersionRange {
                 status: Status::Affected,
                 exact: None,
-                start: None,
+                start: bound("22.6R2", true),
                 end: bound("22.6R2", true),
                 scheme_hint: Some("semver".into()),
                 text: "version 22.6R2 lessThanOrEqual 22.6R2".into(),

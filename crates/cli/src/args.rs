@@ -127,6 +127,14 @@ pub struct AssessArgs {
     /// added to the bundled one.
     #[arg(long, value_name = "FILE")]
     pub aliases: Option<PathBuf>,
+    /// Print timings as one JSON line on stderr: reading the inventory and
+    /// the feeds, indexing, matching; counts of assets, records, findings.
+    #[arg(long)]
+    pub stats: bool,
+    /// Benchmark reference: find candidates by scanning every advisory
+    /// entry instead of the index (same findings, slower).
+    #[arg(long, hide = true)]
+    pub linear_scan: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

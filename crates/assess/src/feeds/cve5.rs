@@ -35,11 +35,14 @@
 //!   exclusive; `lessThanOrEqual` X → `end` = X inclusive. No `start` when
 //!   `version` is `0`, `*`, `0.0`, `n/a` or empty. `lessThan`/`lessThanOrEqual`
 //!   `*` → no `end` (open above: `version 0:8.7p1-38.el9_4.1 lessThan *`).
-//! * **`version` equal to its `lessThan`/`lessThanOrEqual`** (Ivanti's
-//!   `version 9.1R18 lessThanOrEqual 9.1R18`): read literally this is one
-//!   version (or none), but CNAs write it to mean "up to X"; it is mapped to
-//!   **no `start`**, `end` = X (inclusive for `lessThanOrEqual`, exclusive for
-//!   `lessThan`). The text keeps what was written.
+//! * **`version` equal to its `lessThanOrEqual`** (Ivanti's
+//!   `version 9.1R18 lessThanOrEqual 9.1R18`) is kept as written: `start` =
+//!   `end` = X, both inclusive. Read literally it is one version; CNAs write
+//!   it to mean "up to X". The matcher reads it that way on X's release line
+//!   and says so in the finding (medium confidence), and answers "possibly
+//!   affected" for older lines the record does not state.
+//! * `version` equal to its `lessThan` (literally no version at all) is
+//!   mapped to **no `start`**, `end` = X exclusive: "before X".
 //! * No `lessThan*`: `*`, `all`, `All` or `0` → every version (no `exact`,
 //!   no bounds); the free-text patterns of `free_text_bounds` in the parent
 //!   module (`prior to X` / `before X` → end exclusive, `X and prior` /
@@ -376,7 +379,7 @@ fn version_range(ve: &VersionEntry) -> (VersionRange, Vec<String>) {
             } else {
                 Some(Bound { version: upper.to_string(), inclusive })
             };
-            let start = if no_start(version) || version == upper {
+            let start = if no_start(version) || (version == upper && !inclusive) {
                 None
             } else {
                 Some(Bound { version: version.to_string(), inclusive: true })

@@ -266,8 +266,9 @@ async fn store_feeds(store: &Store) -> Result<FeedSet> {
         let Some(last) = page.last() else { break };
         after = Some(last.key.clone());
         for row in page {
-            let record: FeedRecord = serde_json::from_str(&row.body)
-                .with_context(|| format!("advisory record {} in the store is unreadable", row.key))?;
+            let record: FeedRecord = serde_json::from_str(&row.body).with_context(|| {
+                format!("advisory record {} in the store is unreadable", row.key)
+            })?;
             set.add(record);
         }
     }
@@ -315,6 +316,7 @@ pub async fn assess(cli: &Cli, args: &AssessArgs, lang: Lang) -> Result<ExitCode
     if let Some(path) = &args.aliases {
         aliases.add_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
+    let started = std::time::Instant::now();
     let mut warnings: Vec<InputError> = Vec::new();
     let mut items: Vec<InventoryItem> = Vec::new();
     for path in &args.inventory {
@@ -324,7 +326,11 @@ pub async fn assess(cli: &Cli, args: &AssessArgs, lang: Lang) -> Result<ExitCode
     }
     for p in &args.feeds {
         if !p.exists() {
-            anyhow::bail!("{}: {}", p.display(), lang.pick("見つかりません", "no such file or directory"));
+            anyhow::bail!(
+                "{}: {}",
+                p.display(),
+                lang.pick("見つかりません", "no such file or directory")
+            );
         }
     }
     let need_store = args.feeds.is_empty() || args.inventory.is_empty() || args.observed;
@@ -369,10 +375,31 @@ pub async fn assess(cli: &Cli, args: &AssessArgs, lang: Lang) -> Result<ExitCode
         );
     }
 
+    let loaded = started.elapsed();
+    let t = std::time::Instant::now();
     let matcher = Matcher::new(&feeds, &aliases);
-    let mut findings =
-        matcher.run(&items, MatchOptions { include_not_affected: args.all });
+    let indexed = t.elapsed();
+    let t = std::time::Instant::now();
+    let mut findings = matcher.run(
+        &items,
+        MatchOptions { include_not_affected: args.all, linear_scan: args.linear_scan },
+    );
     sekimori_assess::priority::rank(&mut findings);
+    let matched = t.elapsed();
+    if args.stats {
+        eprintln!(
+            "{}",
+            json!({
+                "assets": items.len(),
+                "vulnerability_records": feeds.vulnerabilities(),
+                "kev_entries": feeds.kev_entries(),
+                "findings": findings.len(),
+                "load_s": loaded.as_secs_f64(),
+                "index_s": indexed.as_secs_f64(),
+                "match_s": matched.as_secs_f64(),
+            })
+        );
+    }
     let failed = args.fail_on.is_some_and(|on| findings.iter().any(|f| fails(f, on)));
 
     let text = render(args.format, &items, &feeds, &findings, lang)?;
