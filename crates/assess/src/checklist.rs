@@ -702,8 +702,10 @@ pub fn to_html(answers: &[Answer], generated_at: &str, lang: Lang) -> String {
         )
     );
     let _ = writeln!(b, "<section id=\"items\">");
+    let mut sorted: Vec<&Answer> = answers.iter().collect();
+    sorted.sort_by_key(|a| a.section);
     let mut section = 0u8;
-    for a in answers {
+    for a in sorted {
         if a.section != section {
             if section != 0 {
                 let _ = writeln!(b, "</tbody>\n</table>");

@@ -19,7 +19,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Lang, Report, Summary, escape_html, top_actions};
+use super::{Lang, Report, Summary, describe, escape_html, top_actions};
 use crate::matching::{Confidence, Finding, MatchStatus};
 use crate::model::Severity;
 
@@ -245,10 +245,7 @@ fn summary_section(out: &mut String, report: &Report, s: &Summary) {
 
 fn finding_row(out: &mut String, lang: Lang, f: &Finding) {
     let a = &f.asset_ref;
-    let what: Vec<&str> = [a.vendor.as_deref(), a.product.as_deref(), a.version.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let what = describe(a);
     let (st_ja, st_en) = status_label(f.status);
     let (co_ja, co_en) = confidence_label(f.confidence);
     let (sv_ja, sv_en) = severity_label(f.severity);
@@ -272,7 +269,13 @@ fn finding_row(out: &mut String, lang: Lang, f: &Finding) {
     let due = f
         .kev_due_date
         .as_deref()
-        .map(|d| format!("<br><span class=\"note\">KEV due {}</span>", escape_html(d)))
+        .map(|d| {
+            format!(
+                "<br><span class=\"note\">{}: {}</span>",
+                bi(lang, "KEV対応期限", "KEV due"),
+                escape_html(d)
+            )
+        })
         .unwrap_or_default();
     let _ = writeln!(
         out,
@@ -281,7 +284,7 @@ fn finding_row(out: &mut String, lang: Lang, f: &Finding) {
          <td class=\"why\">{why1}<br><span class=\"alt\">{why2}</span><br><span class=\"note\">{pr1} / {pr2}</span></td><td>{fix}</td></tr>",
         prio = f.priority,
         asset = escape_html(&f.asset),
-        what = escape_html(&what.join(" ")),
+        what = escape_html(&what),
         ips = escape_html(&a.ips.join(", ")),
         cve = escape_html(&f.cve),
         st = f.status.as_str(),

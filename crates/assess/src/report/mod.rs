@@ -21,7 +21,7 @@ pub mod json;
 
 use serde::Serialize;
 
-use crate::matching::{Finding, MatchStatus};
+use crate::matching::{AssetRef, Finding, MatchStatus};
 use crate::model::Severity;
 
 /// The language a page is written in first; the other appears alongside
@@ -208,14 +208,27 @@ pub fn top_actions(report: &Report, n: usize) -> Vec<Action> {
         .collect()
 }
 
-fn action(f: &Finding) -> Action {
-    let a = &f.asset_ref;
-    let what: Vec<&str> = [a.vendor.as_deref(), a.product.as_deref(), a.version.as_deref()]
+/// Vendor, product and version as one phrase, without repeating a vendor
+/// the product name already starts with (`OpenSSL 3.0.7`, not
+/// `OpenSSL OpenSSL 3.0.7`).
+pub(crate) fn describe(a: &AssetRef) -> String {
+    let product = a.product.as_deref().unwrap_or("");
+    let vendor = a
+        .vendor
+        .as_deref()
+        .filter(|v| !product.to_lowercase().starts_with(&v.to_lowercase()) || product.is_empty());
+    [vendor, a.product.as_deref(), a.version.as_deref()]
         .into_iter()
         .flatten()
-        .collect();
-    let what_en = if what.is_empty() { String::new() } else { format!(" ({})", what.join(" ")) };
-    let what_ja = if what.is_empty() { String::new() } else { format!("（{}）", what.join(" ")) };
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn action(f: &Finding) -> Action {
+    let what = describe(&f.asset_ref);
+    let what_en = if what.is_empty() { String::new() } else { format!(" ({what})") };
+    let what_ja = if what.is_empty() { String::new() } else { format!("（{what}）") };
     let affected = f.status == MatchStatus::Affected;
 
     let mut en = format!(
@@ -225,44 +238,40 @@ fn action(f: &Finding) -> Action {
         what_en
     );
     let mut ja = format!("「{}」{}", f.asset, what_ja);
+    ja.push_str(if affected { "は" } else { "に" });
     if f.known_exploited {
         en.push_str("known-exploited ");
-        ja.push_str(if affected {
-            "は悪用が確認されている "
-        } else {
-            "に悪用が確認されている "
-        });
-    } else {
-        ja.push_str(if affected { "は " } else { "に " });
+        ja.push_str("悪用が確認されている");
     }
+    ja.push(' ');
     en.push_str(&f.cve);
     ja.push_str(&f.cve);
     if f.ransomware {
         en.push_str(" (used by ransomware)");
         ja.push_str("（ランサムウェアで使用）");
     }
-    if !affected {
-        en.push_str(", possibly affected");
-    }
-    ja.push_str(if affected {
-        " の影響を受けます。"
+    if affected {
+        ja.push_str(" の影響を受けます。更新してください");
     } else {
-        " の影響の可能性があります。"
-    });
+        en.push_str(", possibly affected");
+        ja.push_str(" の影響の可能性があります。バージョンを確認してください");
+    }
     match f.fix.as_deref() {
-        Some(fix) => {
+        // A version ("7.0.14", "v2.4") reads "fixed in"; vendor text reads "fix:".
+        Some(fix)
+            if fix.trim_start_matches(['v', 'V']).starts_with(|c: char| c.is_ascii_digit()) =>
+        {
             en.push_str(&format!("; fixed in {fix}."));
-            ja.push_str(&format!("修正: {fix}。"));
+            ja.push_str(&format!("（修正版: {fix}）。"));
+        }
+        Some(fix) => {
+            en.push_str(&format!("; fix: {fix}."));
+            ja.push_str(&format!("（対処: {fix}）。"));
         }
         None => {
             en.push_str("; no fix recorded, ask the vendor.");
-            ja.push_str("修正情報なし、ベンダーに確認してください。");
+            ja.push_str("（修正情報なし、ベンダーに確認）。");
         }
-    }
-    if affected {
-        ja.push_str("更新してください。");
-    } else {
-        ja.push_str("バージョンを確認してください。");
     }
     Action { priority: f.priority, en, ja }
 }
