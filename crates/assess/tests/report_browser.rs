@@ -12,10 +12,10 @@
 
 mod report_support;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use report_support::{GENERATED_AT, evidence, report};
 use sekimori_assess::checklist;
@@ -124,18 +124,29 @@ impl Driver {
             return None;
         };
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(path)
+        let mut child = Command::new(path)
             .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // chromedriver says on stdout when it listens; wait for that line
+        // (bounded by its own start-up), then keep draining the pipe.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("started successfully")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(());
+                }
+            }
+        });
         let mut d = Driver { child, port, session: String::new() };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while http(port, "GET", "/status", None).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        rx.recv_timeout(Duration::from_secs(20)).expect("chromedriver did not start");
+        assert!(http(port, "GET", "/status", None).is_ok(), "chromedriver /status");
         let args = [
             "--headless",
             "--no-sandbox",

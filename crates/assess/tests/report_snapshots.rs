@@ -73,7 +73,7 @@ fn csv_defuses_formula_injection() {
     r.findings[4].asset = "\tlooks empty".into();
     r.findings[5].fix = Some("\r=1".into());
     let out = csv::render(&r);
-    let mut rd = ::csv::Reader::from_reader(out[csv::BOM.len()..].as_bytes());
+    let mut rd = ::csv::Reader::from_reader(&out.as_bytes()[csv::BOM.len()..]);
     let rows: Vec<::csv::StringRecord> = rd.records().map(Result::unwrap).collect();
     assert_eq!(&rows[0][1], "'=HYPERLINK(\"http://evil.example\",\"x\")");
     assert_eq!(&rows[1][1], "'+cmd|' /C calc'!A0");

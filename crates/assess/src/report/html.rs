@@ -14,7 +14,7 @@
 //! It is written by hand, not with a template engine: the page is small,
 //! a hand-written writer adds no dependency or build-time macro, and every
 //! value from input passes through one function,
-//! [`escape_html`](super::escape_html), which the tests exercise with
+//! [`super::escape_html`], which the tests exercise with
 //! hostile input.
 
 use std::fmt::Write as _;
