@@ -51,6 +51,7 @@ ol.actions li { margin-bottom: 2.5mm; }
 .ans-no { color: #b00020; font-weight: bold; }
 .ans-needs_review { color: #8a5a00; font-weight: bold; }
 .note { color: #444; font-size: 9pt; }
+table.findings .note { font-size: 0.9em; }
 footer { margin-top: 6mm; color: #666; font-size: 8.5pt; }
 @media print {
   body { padding: 0; max-width: none; }
