@@ -78,7 +78,7 @@ pub fn rank(findings: &mut [Finding]) {
         f.priority = u32::try_from(i + 1).unwrap_or(u32::MAX);
         let mut en = en.to_owned();
         let mut ja = ja.to_owned();
-        if f.status != MatchStatus::Affected {
+        if f.status == MatchStatus::PossiblyAffected {
             en.push_str(&format!(" ({})", f.status.as_str().replace('_', " ")));
             ja.push_str(&format!("（{}）", f.status.ja()));
         }
