@@ -69,6 +69,39 @@ impl FeedSet {
     pub fn epss_scores(&self) -> usize {
         self.epss.len()
     }
+
+    /// Vulnerability records per source (`cve5`, `nvd`, `csaf`, `osv`), then
+    /// `kev` and `epss` entries, for a report's summary.
+    pub fn summary(&self) -> crate::report::FeedSummary {
+        use crate::report::FeedCount;
+        let mut per: std::collections::BTreeMap<&'static str, usize> = Default::default();
+        for v in &self.vulns {
+            *per.entry(v.source.as_str()).or_default() += 1;
+        }
+        let mut sources: Vec<FeedCount> = per
+            .into_iter()
+            .map(|(source, n)| FeedCount {
+                source: source.to_owned(),
+                vulnerabilities: n,
+                ..Default::default()
+            })
+            .collect();
+        if !self.kev.is_empty() {
+            sources.push(FeedCount {
+                source: "kev".into(),
+                kev_entries: self.kev.len(),
+                ..Default::default()
+            });
+        }
+        if !self.epss.is_empty() {
+            sources.push(FeedCount {
+                source: "epss".into(),
+                epss_scores: self.epss.len(),
+                ..Default::default()
+            });
+        }
+        crate::report::FeedSummary { sources }
+    }
 }
 
 /// How sure a finding is affected.

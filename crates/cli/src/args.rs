@@ -75,6 +75,33 @@ pub enum Command {
     /// Match the inventory against the advisories: findings in priority order,
     /// each with why it matched.
     Assess(AssessArgs),
+    /// The Ministry of Health (MHLW) hospital cybersecurity checklist, answered
+    /// from sekimori's evidence where it has some; the rest left for people.
+    Checklist(ChecklistArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ChecklistArgs {
+    /// The hospital's asset ledger (CSV) and other inventory files, compared
+    /// with the devices the sensor observed (repeatable).
+    #[arg(long = "inventory", value_name = "FILE")]
+    pub inventory: Vec<PathBuf>,
+    /// Advisory files or directories for the patch items (repeatable).
+    /// Without it, the feeds imported into the store are used.
+    #[arg(long = "feeds", value_name = "PATH")]
+    pub feeds: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: ChecklistFormat,
+    /// Write the answers here instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChecklistFormat {
+    Json,
+    Html,
 }
 
 #[derive(Debug, Subcommand)]

@@ -82,6 +82,7 @@ fn main() -> ExitCode {
             }
             Command::Feeds(ref c) => commands::assess::feeds(&cli, c, lang).await,
             Command::Assess(ref a) => commands::assess::assess(&cli, a, lang).await,
+            Command::Checklist(ref a) => commands::assess::checklist(&cli, a, lang).await,
             Command::Analyze(_) | Command::Lab(_) => Ok(ExitCode::SUCCESS), // handled above
         }
     });

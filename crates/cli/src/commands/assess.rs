@@ -15,15 +15,22 @@ use serde_json::json;
 
 use sekimori_assess::InputError;
 use sekimori_assess::aliases::Aliases;
+use sekimori_assess::checklist::{self, AuditEvidence, Evidence, FindingsEvidence};
 use sekimori_assess::feeds::{self, FeedEvent};
 use sekimori_assess::inventory::{self, InventoryItem};
 use sekimori_assess::matching::{FeedSet, Finding, MatchOptions, MatchStatus, Matcher};
 use sekimori_assess::model::{FeedRecord, Severity};
+use sekimori_assess::report;
 use sekimori_audit::AuditEvent;
-use sekimori_store::{AdvisoryRepo, AdvisoryRow, AdvisoryWrite, AuditRepo, InventoryRepo, Store};
+use sekimori_store::{
+    AdvisoryRepo, AdvisoryRow, AdvisoryWrite, AssetRepo, AuditRepo, InventoryRepo, Store, UserRepo,
+};
 use sekimori_types::Lang;
 
-use crate::args::{AssessArgs, AssessFormat, Cli, FailOn, FeedsCmd, FeedsImportArgs};
+use crate::args::{
+    AssessArgs, AssessFormat, ChecklistArgs, ChecklistFormat, Cli, FailOn, FeedsCmd,
+    FeedsImportArgs,
+};
 
 /// Records sent to the store per call.
 const BATCH: usize = 2000;
@@ -402,7 +409,7 @@ pub async fn assess(cli: &Cli, args: &AssessArgs, lang: Lang) -> Result<ExitCode
     }
     let failed = args.fail_on.is_some_and(|on| findings.iter().any(|f| fails(f, on)));
 
-    let text = render(args.format, &items, &feeds, &findings, lang)?;
+    let text = render(args.format, &items, &feeds, findings, lang)?;
     match &args.output {
         Some(path) => write_file(path, &text)?,
         None => {
@@ -422,22 +429,204 @@ fn render(
     format: AssessFormat,
     items: &[InventoryItem],
     feeds: &FeedSet,
-    findings: &[Finding],
+    findings: Vec<Finding>,
     lang: Lang,
 ) -> Result<String> {
-    let _ = lang;
-    match format {
-        AssessFormat::Json | AssessFormat::Csv | AssessFormat::Html => {
-            let doc = json!({
-                "assets_assessed": items.len(),
-                "feeds": {
-                    "vulnerabilities": feeds.vulnerabilities(),
-                    "kev": feeds.kev_entries(),
-                    "epss": feeds.epss_scores(),
-                },
-                "findings": findings,
-            });
-            Ok(serde_json::to_string_pretty(&doc)? + "\n")
+    let report = build_report(items, feeds, findings, lang);
+    Ok(match format {
+        AssessFormat::Json => report::json::render(&report),
+        AssessFormat::Csv => report::csv::render(&report),
+        AssessFormat::Html => report::html::render(&report),
+    })
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn report_lang(lang: Lang) -> report::Lang {
+    match lang {
+        Lang::Ja => report::Lang::Ja,
+        Lang::En => report::Lang::En,
+    }
+}
+
+fn build_report(
+    items: &[InventoryItem],
+    feeds: &FeedSet,
+    findings: Vec<Finding>,
+    lang: Lang,
+) -> report::Report {
+    let mut sources: Vec<String> = items.iter().map(|i| i.source.clone()).collect();
+    sources.sort();
+    sources.dedup();
+    report::Report {
+        generated_at: now_rfc3339(),
+        lang: report_lang(lang),
+        inventory: report::InventorySummary { items_read: items.len(), sources },
+        feeds: feeds.summary(),
+        findings,
+    }
+}
+
+/// Protocols that reach a device remotely without the broker: VPNs and
+/// remote-support tools (the broker's own tunnels are TLS on its one port).
+const UNMANAGED_REMOTE: &[&str] = &[
+    "ike",
+    "esp",
+    "openvpn",
+    "wireguard",
+    "anyconnect",
+    "forti-sslvpn",
+    "teamviewer",
+    "anydesk",
+    "vnc",
+];
+
+pub async fn checklist(cli: &Cli, args: &ChecklistArgs, lang: Lang) -> Result<ExitCode> {
+    let mut items: Vec<InventoryItem> = Vec::new();
+    for path in &args.inventory {
+        let inv = inventory::read_path(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        for w in inv.errors.iter().take(ERRORS_SHOWN) {
+            eprintln!("{}: {w}", lang.pick("スキップ", "skipped"));
+        }
+        items.extend(inv.items);
+    }
+    let (file_feeds, feed_errors) = if args.feeds.is_empty() {
+        (None, Vec::new())
+    } else {
+        let paths = args.feeds.clone();
+        let (set, errors) = tokio::task::spawn_blocking(move || read_feed_files(&paths, lang))
+            .await
+            .context("the feed reader stopped")?;
+        (Some(set), errors)
+    };
+    for w in feed_errors.iter().take(ERRORS_SHOWN) {
+        eprintln!("{}: {w}", lang.pick("スキップ", "skipped"));
+    }
+    let (inst, _) = super::open(cli).await?;
+    let evidence = gather_evidence(&inst.store, items, file_feeds).await;
+    inst.store.close().await;
+    let evidence = evidence?;
+    let answers = checklist::answer(&checklist::builtin(), &evidence);
+    let text = match args.format {
+        ChecklistFormat::Json => checklist::to_json(&answers),
+        ChecklistFormat::Html => checklist::to_html(&answers, &now_rfc3339(), report_lang(lang)),
+    };
+    match &args.output {
+        Some(path) => write_file(path, &text)?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn gather_evidence(
+    store: &Store,
+    ledger: Vec<InventoryItem>,
+    file_feeds: Option<FeedSet>,
+) -> Result<Evidence> {
+    let mut ev = Evidence::default();
+    let ledger_items: Vec<&InventoryItem> =
+        ledger.iter().filter(|i| i.source.starts_with("ledger:")).collect();
+    if !ledger_items.is_empty() {
+        ev.ledger_items = Some(ledger_items.len());
+    }
+
+    let observed = store
+        .list_observed(&sekimori_store::InventoryFilter { limit: 5000, ..Default::default() })
+        .await?;
+    if !observed.is_empty() {
+        ev.observed_assets = Some(observed.len());
+        let unmanaged: Vec<String> = observed
+            .iter()
+            .filter_map(|a| {
+                let seen: Vec<&str> = a
+                    .protocols
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|p| UNMANAGED_REMOTE.contains(p))
+                    .collect();
+                (!seen.is_empty()).then(|| format!("{} ({})", observed_name(a), seen.join(", ")))
+            })
+            .collect();
+        if !unmanaged.is_empty() {
+            ev.remote_access_via_broker_only = Some(false);
+        }
+        ev.unmanaged_remote_access = Some(unmanaged);
+        if !ledger_items.is_empty() {
+            let known = |a: &sekimori_store::InventoryAsset| {
+                ledger_items.iter().any(|i| {
+                    a.ips.iter().any(|ip| i.ips.iter().any(|l| l == &ip.to_string()))
+                        || (a.mac.is_some() && i.mac == a.mac)
+                        || a.names.iter().any(|n| n.eq_ignore_ascii_case(&i.name))
+                })
+            };
+            // Only the hospital's own devices: internet addresses are not
+            // assets to put on a ledger.
+            ev.observed_not_in_ledger =
+                Some(observed.iter().filter(|a| a.local && !known(a)).map(observed_name).collect());
+        }
+    }
+
+    let assets = store.list_assets().await?;
+    ev.remote_maintenance_assets = Some(
+        assets
+            .iter()
+            .filter(|a| !a.maintenance_ports.is_empty())
+            .map(|a| a.name.to_string())
+            .collect(),
+    );
+
+    let users = store.list_users().await?;
+    // Every human account must enrol a second factor before it can use
+    // sekimori (login, approvals, tunnels all require it).
+    ev.mfa_required_for_all_users = Some(true);
+    ev.users_without_mfa = Some(
+        users
+            .iter()
+            .filter(|u| u.status == sekimori_types::UserStatus::Active && !u.mfa_enrolled)
+            .count(),
+    );
+
+    let verified = store.verify_audit(&store.public_key()).await?;
+    let first = store.audit_records(1, 1).await?;
+    let oldest = first.first().and_then(|r| {
+        sekimori_types::from_micros(r.ts_micros)
+            .format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    });
+    ev.audit_log = Some(AuditEvidence {
+        records: verified.as_ref().map_or(0, |r| r.records),
+        chain_verified: verified.is_ok(),
+        oldest,
+    });
+
+    let feeds = match file_feeds {
+        Some(f) => f,
+        None => store_feeds(store).await?,
+    };
+    if feeds.vulnerabilities() + feeds.kev_entries() > 0 {
+        let mut items = ledger;
+        items.extend(store_inventory(store).await?);
+        if !items.is_empty() {
+            let aliases = Aliases::bundled();
+            let findings = Matcher::new(&feeds, &aliases).run(&items, MatchOptions::default());
+            ev.findings = Some(FindingsEvidence::from_findings(&findings));
+        }
+    }
+    Ok(ev)
+}
+
+fn observed_name(a: &sekimori_store::InventoryAsset) -> String {
+    a.names
+        .first()
+        .cloned()
+        .or_else(|| a.ip.map(|ip| ip.to_string()))
+        .unwrap_or_else(|| a.key.clone())
 }
