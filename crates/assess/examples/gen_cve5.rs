@@ -40,7 +40,7 @@ fn vary(record: &mut Value, n: u64) {
         record.pointer_mut("/containers/cna/affected").and_then(Value::as_array_mut)
     {
         for a in affected {
-            if n % 4 != 0
+            if !n.is_multiple_of(4)
                 && let Some(Value::String(p)) = a.get_mut("product")
             {
                 *p = format!("{p} {}", n % 20_000);

@@ -29,7 +29,7 @@ use serde::Serialize;
 use crate::aliases::{Aliases, ProductClass, ProductKey};
 use crate::inventory::InventoryItem;
 use crate::model::{
-    Affected, EpssScore, FeedRecord, KevEntry, Severity, Status, VersionRange, Vulnerability,
+    Affected, Bound, EpssScore, FeedRecord, KevEntry, Severity, Status, VersionRange, Vulnerability,
 };
 use crate::version::{self, Scheme};
 
@@ -346,8 +346,17 @@ impl<'a> Matcher<'a> {
             }
         }
         for k in feeds.kev.values() {
-            let (key, _) = aliases.product_key(&k.vendor_project, &k.product);
-            m.kev_by_key.entry(key).or_default().push(k.cve.clone());
+            // "FortiOS and FortiProxy", "Connect Secure, Policy Secure, and
+            // ZTA Gateways": each product named.
+            let mut keys: Vec<ProductKey> = std::iter::once(k.product.as_str())
+                .chain(product_parts(&k.product))
+                .map(|p| aliases.product_key(&k.vendor_project, p).0)
+                .collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                m.kev_by_key.entry(key).or_default().push(k.cve.clone());
+            }
         }
         for cves in m.kev_by_key.values_mut() {
             cves.sort();
@@ -478,7 +487,10 @@ impl<'a> Matcher<'a> {
             asset = describe_item(item),
             cve = vuln.id,
         );
-        let fix = verdict.fix.or_else(|| first_fix(affected, vuln));
+        let fix = match verdict.status {
+            MatchStatus::NotAffected => None,
+            _ => verdict.fix.or_else(|| first_fix(affected, vuln)),
+        };
         let mut f = self.base_finding(item, &vuln.id, key);
         f.title = vuln.title.clone().or(f.title);
         f.sources = vec![source];
@@ -586,10 +598,20 @@ fn merge<'k>(per_cve: &mut HashMap<&'k str, Finding>, cve: &'k str, new: Finding
         Some(old) => {
             let mut sources = std::mem::take(&mut old.sources);
             let stronger = weight(&new) > weight(old);
+            let precise =
+                |fix: &Option<String>| fix.as_ref().is_some_and(|f| f.starts_with("fixed in "));
             if stronger {
+                let old_fix = old.fix.take();
+                let old_status = old.status;
                 *old = new;
                 sources.append(&mut old.sources);
+                if !precise(&old.fix) && precise(&old_fix) && old_status == old.status {
+                    old.fix = old_fix;
+                }
             } else {
+                if !precise(&old.fix) && precise(&new.fix) && new.status == old.status {
+                    old.fix = new.fix;
+                }
                 sources.extend(new.sources);
             }
             sources.sort();
@@ -638,10 +660,8 @@ fn affected_keys(aliases: &Aliases, a: &Affected) -> Vec<ProductKey> {
     if !a.product.is_empty() && !is_na(&a.product) {
         keys.push(aliases.product_key(&a.vendor, &a.product).0);
         // "Fortinet FortiOS, FortiProxy": one entry for several products.
-        if a.product.contains(',') {
-            for part in a.product.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                keys.push(aliases.product_key(&a.vendor, part).0);
-            }
+        for part in product_parts(&a.product) {
+            keys.push(aliases.product_key(&a.vendor, part).0);
         }
     }
     for cpe in &a.cpes {
@@ -702,6 +722,19 @@ fn key_source_name(item: &InventoryItem, key: &ProductKey) -> String {
         }
     }
     item.product.clone().or_else(|| item.model.clone()).unwrap_or_default()
+}
+
+/// The products a name lists: `A, B, and C`, `A and B`, `A & B`; empty
+/// when it names one.
+fn product_parts(name: &str) -> Vec<&str> {
+    if !(name.contains(',') || name.contains(" and ") || name.contains(" & ")) {
+        return Vec::new();
+    }
+    name.split([',', '&'])
+        .flat_map(|p| p.split(" and "))
+        .map(|p| p.trim().trim_start_matches("and ").trim())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 fn is_na(s: &str) -> bool {
@@ -841,11 +874,11 @@ fn judge(
         if let Some(s) = scheme {
             if evals == Eval::Out
                 && r.status == Status::Affected
-                && bounds(r).any(|b| parses(s, b) && version::same_line(s, version, b))
+                && bounds(s, r).any(|b| parses(s, &b) && version::same_line(s, version, &b))
             {
                 own_line_outside = true;
             }
-            if matches!(evals, Eval::Unknown(_)) && bounds(r).all(|b| parses(s, b)) {
+            if matches!(evals, Eval::Unknown(_)) && bounds(s, r).all(|b| parses(s, &b)) {
                 unknown_only_unreadable = false;
             }
         } else {
@@ -872,7 +905,8 @@ fn judge(
     }
     let scheme_name = scheme.map(scheme_label).unwrap_or("unknown");
     if let (Some((r, interpreted)), None) = (affected_hit, unaffected_hit) {
-        let fix = r.end.as_ref().map(|b| {
+        let end = scheme.map_or_else(|| r.end.clone(), |s| effective_bounds(s, r).1);
+        let fix = end.as_ref().map(|b| {
             if b.inclusive {
                 format!("a version later than {}", b.version)
             } else {
@@ -1102,17 +1136,7 @@ fn eval_range(s: Scheme, r: &VersionRange, version: &str, is_ours: &dyn Fn(&str)
         return Eval::Out;
     }
 
-    let mut start = r.start.clone();
-    let mut end = r.end.clone();
-    // Citrix: `version 13.1 lessThan 49.13` is builds of 13.1 before 13.1-49.13.
-    if s == Scheme::Citrix
-        && let (Some(st), Some(en)) = (&mut start, &mut end)
-        && !en.version.contains('-')
-        && !st.version.contains('-')
-    {
-        en.version = format!("{}-{}", st.version.trim(), en.version.trim());
-        st.version = format!("{}-0", st.version.trim());
-    }
+    let (start, end) = effective_bounds(s, r);
     // `version X lessThanOrEqual X`: up to X on X's line.
     if let (Some(st), Some(en)) = (&start, &end)
         && st.inclusive
@@ -1156,14 +1180,32 @@ fn eval_range(s: Scheme, r: &VersionRange, version: &str, is_ours: &dyn Fn(&str)
     Eval::In { interpreted: None }
 }
 
-/// The version texts a statement names.
-fn bounds(r: &VersionRange) -> impl Iterator<Item = &str> {
+/// A range's bounds as the scheme reads them. Citrix records write the
+/// release as `version` and the build as the bound (`version 13.1 lessThan
+/// 49.13`): that is builds of 13.1 before 13.1-49.13.
+fn effective_bounds(s: Scheme, r: &VersionRange) -> (Option<Bound>, Option<Bound>) {
+    let mut start = r.start.clone();
+    let mut end = r.end.clone();
+    if s == Scheme::Citrix
+        && let (Some(st), Some(en)) = (&mut start, &mut end)
+        && !en.version.contains('-')
+        && !st.version.contains('-')
+    {
+        en.version = format!("{}-{}", st.version.trim(), en.version.trim());
+        st.version = format!("{}-0", st.version.trim());
+    }
+    (start, end)
+}
+
+/// The version texts a statement names, as scheme `s` reads them.
+fn bounds(s: Scheme, r: &VersionRange) -> impl Iterator<Item = String> {
+    let (start, end) = effective_bounds(s, r);
     r.exact
-        .as_deref()
+        .clone()
         .into_iter()
-        .chain(r.start.as_ref().map(|b| b.version.as_str()))
-        .chain(r.end.as_ref().map(|b| b.version.as_str()))
-        .map(str::trim)
+        .chain(start.map(|b| b.version))
+        .chain(end.map(|b| b.version))
+        .map(|b| b.trim().to_owned())
         .filter(|b| !is_open_start(b))
 }
 

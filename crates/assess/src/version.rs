@@ -785,11 +785,22 @@ fn parse_date(t: &str) -> Result<Date, Why> {
             return Err(format!("unexpected separator {sep:?}"));
         }
         let mut parts = t.split(sep);
-        let (y, m, d) = (parts.next(), parts.next(), parts.next());
+        let (a, b, c) = (parts.next(), parts.next(), parts.next());
         if parts.next().is_some() {
             return Err("more than three parts".into());
         }
-        (y, m, d)
+        // US order with slashes (`8/30/2024`, as CNAs write fix dates) when the
+        // year comes last; only when the day shows it (> 12): `8/3/2024`
+        // could be either order, so it is not a date we can compare.
+        if sep == '/' && c.is_some_and(|y| y.len() == 4) && a.is_some_and(|f| f.len() <= 2) {
+            let day: u16 = b.and_then(|d| d.parse().ok()).unwrap_or(0);
+            if day <= 12 && a != b {
+                return Err(format!("{} could be month/day or day/month", quote(t)));
+            }
+            (c, a, b)
+        } else {
+            (a, b, c)
+        }
     };
     let field = |s: Option<&str>, what: &str, digits: std::ops::RangeInclusive<usize>| {
         let s = s.ok_or_else(|| format!("missing {what}"))?;

@@ -219,6 +219,12 @@ fn dates() {
     for bad in ["2023-02-29", "2024-13-01", "2024-00-10", "2024-01-32", "2024-01", "v2024-01-15"] {
         assert_incomparable(Scheme::Date, bad, "2024-01-15");
     }
+    // US order, as CVE-2024-6795 writes its fix date (`lessThan 8/30/2024`),
+    // only where the day shows the order; `8/3/2024` is either.
+    assert_equal(Scheme::Date, "8/30/2024", "2024-08-30");
+    assert_ascending(Scheme::Date, &["8/29/2024", "2024-08-30", "12/31/2024"]);
+    assert_equal(Scheme::Date, "7/7/2024", "2024-07-07");
+    assert_incomparable(Scheme::Date, "8/3/2024", "2024-08-03");
 }
 
 #[test]

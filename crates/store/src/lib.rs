@@ -62,7 +62,9 @@ pub use repo::{
     AccessRepo, AssetRepo, AuditRepo, AuditSnapshot, CredentialRepo, MetaRepo, SessionRepo,
     ThrottleRepo, TunnelRepo, UserRepo, ZoneRepo,
 };
-pub use repo::{AdvisoryRepo, AdvisoryRow, AdvisoryWrite, InventoryRepo, InventoryWrite};
+pub use repo::{
+    AdvisoryCounts, AdvisoryRepo, AdvisoryRow, AdvisoryWrite, InventoryRepo, InventoryWrite,
+};
 
 use writer::{AppendJob, Msg, TypedJob, WriteTx, Writer};
 

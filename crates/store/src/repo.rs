@@ -673,6 +673,15 @@ pub struct AdvisoryWrite {
     pub unchanged: u64,
 }
 
+/// What the store holds of the advisory feeds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdvisoryCounts {
+    /// Records per kind (`epss`, `kev`, `vulnerability`), in kind order.
+    pub per_kind: Vec<(String, u64)>,
+    /// When the newest record was imported.
+    pub newest: Option<time::OffsetDateTime>,
+}
+
 /// Imported advisory feeds, for the assessment. Re-importing the same
 /// files changes nothing (`unchanged`); a changed record replaces the old.
 pub trait AdvisoryRepo {
@@ -694,7 +703,5 @@ pub trait AdvisoryRepo {
     ) -> impl Future<Output = Result<Vec<AdvisoryRow>>> + Send;
 
     /// Record counts per kind, and when the newest record was imported.
-    fn advisory_counts(
-        &self,
-    ) -> impl Future<Output = Result<(Vec<(String, u64)>, Option<time::OffsetDateTime>)>> + Send;
+    fn advisory_counts(&self) -> impl Future<Output = Result<AdvisoryCounts>> + Send;
 }

@@ -229,7 +229,8 @@ async fn status(cli: &Cli, json_out: bool, lang: Lang) -> Result<ExitCode> {
     let (inst, _) = super::open(cli).await?;
     let read = inst.store.advisory_counts().await;
     inst.store.close().await;
-    let (counts, newest) = read?;
+    let read = read?;
+    let (counts, newest) = (read.per_kind, read.newest);
     let newest = newest.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
     if json_out {
         let map: serde_json::Map<String, serde_json::Value> =

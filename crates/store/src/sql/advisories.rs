@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::AssertSqlSafe;
 
-use crate::repo::{AdvisoryRepo, AdvisoryRow, AdvisoryWrite, Result};
+use crate::repo::{AdvisoryCounts, AdvisoryRepo, AdvisoryRow, AdvisoryWrite, Result};
 use crate::row::Cols;
 use crate::writer::WriteTx;
 use crate::{Store, StoreError};
@@ -155,7 +155,7 @@ impl AdvisoryRepo for Store {
             .collect()
     }
 
-    async fn advisory_counts(&self) -> Result<(Vec<(String, u64)>, Option<time::OffsetDateTime>)> {
+    async fn advisory_counts(&self) -> Result<AdvisoryCounts> {
         let mut conn = self.reader().acquire().await?;
         let rows = sqlx::query(
             "SELECT kind, COUNT(*) AS n, MAX(imported_at) AS newest FROM advisory_records \
@@ -172,6 +172,6 @@ impl AdvisoryRepo for Store {
                 newest = Some(newest.map_or(t, |n| n.max(t)));
             }
         }
-        Ok((counts, newest.map(sekimori_types::from_micros)))
+        Ok(AdvisoryCounts { per_kind: counts, newest: newest.map(sekimori_types::from_micros) })
     }
 }
