@@ -25,7 +25,8 @@ assets=${ASSETS:-10000}
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo "== building (bounded to 60 min)"
-timeout 3600 cargo build --release --locked -p sekimori-cli -p sekimori-assess --example gen_cve5 2>&1 | tail -n 1
+timeout 3600 cargo build --release --locked -p sekimori-cli 2>&1 | tail -n 1
+timeout 3600 cargo build --release --locked -p sekimori-assess --example gen_cve5 2>&1 | tail -n 1
 target=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
 bin="$target/release/sekimori"
 

@@ -175,6 +175,63 @@ const TEXT: &[(&str, &str, &str)] = &[
         "size_mb",
         "ファイルがこの MB（10^6 バイト）に達したら止める（必要なら --duration を超えて模擬する）",
     ),
+    (
+        "feeds",
+        "",
+        "脆弱性情報（KEV・CVE JSON 5・NVD・CSAF・OSV・EPSS）のファイルを取り込む・状況を見る",
+    ),
+    (
+        "feeds import",
+        "",
+        "脆弱性情報のファイル・ディレクトリ・zip（cvelistV5 など）を取り込む。再取り込みしても重複しない。不正なレコードは報告して読み飛ばす",
+    ),
+    ("feeds import", "paths", "ファイル・ディレクトリ・zip アーカイブ"),
+    ("feeds import", "json", "結果を JSON で出力する（進行表示なし）"),
+    ("feeds status", "", "データベースにある脆弱性情報の件数（種類別）"),
+    ("feeds status", "json", "JSON で出力する"),
+    ("assess", "", "機器一覧を脆弱性情報と照合する：優先順の所見と、それぞれ一致した理由"),
+    (
+        "assess",
+        "inventory",
+        "機器一覧のファイル：資産台帳（CSV）、CycloneDX・SPDX の SBOM、MDS2、sekimori analyze の JSON（複数指定可）。省略時はセンサーが観測した機器",
+    ),
+    (
+        "assess",
+        "feeds",
+        "脆弱性情報のファイルまたはディレクトリを直接読む（複数指定可）。省略時はデータベースに取り込み済みのもの",
+    ),
+    ("assess", "observed", "--inventory に加えてセンサーが観測した機器も評価する"),
+    ("assess", "format", "出力形式：json、csv、html"),
+    ("assess", "output", "標準出力の代わりにこのファイルに書く"),
+    (
+        "assess",
+        "fail_on",
+        "この水準以上の所見（影響あり・影響の可能性）があれば終了コード 1：known-exploited、critical、high",
+    ),
+    ("assess", "all", "バージョンにより影響なしと判定した機器も一覧に含める"),
+    ("assess", "aliases", "病院独自の別名表（data/aliases.toml と同じ形式）を追加する"),
+    (
+        "assess",
+        "stats",
+        "所要時間を標準エラーに JSON で出力する：読み込み・索引作成・照合、機器・レコード・所見の件数",
+    ),
+    (
+        "checklist",
+        "",
+        "厚生労働省「医療機関におけるサイバーセキュリティ対策チェックリスト」に sekimori の証跡から回答する（証跡のない項目は要確認）",
+    ),
+    (
+        "checklist",
+        "inventory",
+        "資産台帳（CSV）など。センサーが観測した機器と照合する（複数指定可）",
+    ),
+    (
+        "checklist",
+        "feeds",
+        "パッチ適用の項目に使う脆弱性情報（複数指定可）。省略時はデータベースに取り込み済みのもの",
+    ),
+    ("checklist", "format", "出力形式：json または html"),
+    ("checklist", "output", "標準出力の代わりにこのファイルに書く"),
 ];
 
 /// Rewrites `cmd`'s help into Japanese.
