@@ -59,13 +59,21 @@ jq -c '{files, vulnerabilities, added, updated, unchanged, skipped}' "$work/out"
 
 echo "== inventory ($assets assets)"
 python3 - "$assets" "$work/ledger.csv" <<'PY'
-import csv, sys, random
+# A third of the rows are the fixture's devices (real product names: the
+# 60 records that keep them); the rest name generated products that exist
+# in the feed (gen_cve5 names record n's product "<product> <n % 60000>",
+# from seed n % 15 in file-name order), with versions around their ranges.
+import csv, os, sys, random
 n, out = int(sys.argv[1]), sys.argv[2]
 random.seed(1)
 base = list(csv.DictReader(open("crates/assess/testdata/assess/ledger.csv", encoding="utf-8")))
-gen = [("Fortinet", "FortiOS", "7.0.{}"), ("Ivanti", "ICS", "22.6R{}"),
-       ("OpenBSD", "OpenSSH", "9.{}p1"), ("Philips", "EncoreAnywhere", "2.36.3.{}"),
-       ("Baxter", "Welch Allyn Connex Spot Monitor", "1.{}"), ("Softneta", "MedDream PACS", "7.2.8.{}")]
+seeds = sorted(f for f in os.listdir("crates/assess/testdata/advisories/cve5") if f.endswith(".json"))
+gen = [("Fortinet", "FortiOS", "CVE-2024-21762.json", "7.0.{}"),
+       ("Ivanti", "ICS", "CVE-2024-21893.json", "22.6R{}"),
+       ("OpenBSD", "OpenSSH", "CVE-2024-6387.json", "9.{}p1"),
+       ("Philips", "EncoreAnywhere", "CVE-2018-8863.json", "2.36.3.{}"),
+       ("Baxter", "Welch Allyn Connex Spot Monitor", "CVE-2024-1275.json", "1.{}"),
+       ("Softneta", "MedDream PACS", "CVE-2023-39227.json", "7.2.8.{}")]
 with open(out, "w", encoding="utf-8", newline="") as f:
     w = csv.writer(f)
     w.writerow(["資産番号", "機器名", "メーカー", "製品名", "バージョン", "IPアドレス"])
@@ -74,9 +82,10 @@ with open(out, "w", encoding="utf-8", newline="") as f:
             r = base[i % len(base)]
             w.writerow([f"B-{i}", f"{r['機器名']}-{i}", r["メーカー"], r["製品名"], r["バージョン"], ""])
         else:
-            v, p, fmt = gen[i % len(gen)]
-            w.writerow([f"B-{i}", f"host-{i}", v, f"{p} {random.randrange(20000)}",
-                        fmt.format(random.randrange(60)), f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"])
+            v, p, seed, fmt = gen[i % len(gen)]
+            k = 15 * random.randrange(4000) + seeds.index(seed)
+            w.writerow([f"B-{i}", f"host-{i}", v, f"{p} {k}", fmt.format(random.randrange(60)),
+                        f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"])
 PY
 
 echo "== match"

@@ -70,19 +70,18 @@ pub fn version_order(data: &[u8]) {
     }
     if let (Ok(ab), Ok(bc), Ok(ac)) =
         (ab, version::compare(scheme, b, c), version::compare(scheme, a, c))
+        && ab != Ordering::Greater
+        && bc != Ordering::Greater
     {
-        if ab != Ordering::Greater && bc != Ordering::Greater {
-            assert_ne!(
-                ac,
-                Ordering::Greater,
-                "{scheme:?}: {a:?} <= {b:?} <= {c:?} but {a:?} > {c:?}"
-            );
-        }
+        assert_ne!(ac, Ordering::Greater, "{scheme:?}: {a:?} <= {b:?} <= {c:?} but {a:?} > {c:?}");
     }
 }
 
+/// A fuzz entry point.
+pub type Entry = fn(&[u8]);
+
 /// Every entry point, by corpus directory name.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Entry)] = &[
     ("advisory_feed", advisory_feed),
     ("inventory_file", inventory_file),
     ("cpe_name", cpe_name),

@@ -2,10 +2,12 @@
 //! a zip laid out like the cvelistV5 release (`cves/<year>/<bucket>/ID.json`),
 //! for the import benchmark (`bench/assess.sh`).
 //!
-//! Each record is a real one with a new ID (`CVE-2090-<n>`), its versions
-//! shifted (the last number of every version field plus `n % 40`), and,
-//! for three records in four, its product renamed (`<product> <n % 20000>`),
-//! so the import and the index see many products, not 15.
+//! Each record is a real one (in file-name order, round robin) with a new ID
+//! (`CVE-2090-<n>`), its versions shifted (the last number of every version
+//! field plus `n % 40`), and, from record 60 on, its products renamed
+//! (`<product> <n % 60000>`, CNA and ADP entries, CPEs dropped), so the
+//! import and the index see 60,000 products with five records each, not 15
+//! products with 20,000.
 //!
 //! Usage: `cargo run --release -p sekimori-assess --example gen_cve5 -- SRC_DIR COUNT OUT.zip`
 
@@ -30,29 +32,59 @@ fn shift_version(v: &str, by: u64) -> String {
     format!("{head}{}{tail}", n + by)
 }
 
+/// Products per seed record: record `n` names product `<product> <n % PRODUCTS>`
+/// (so each generated product has `count / PRODUCTS` records, as a real
+/// feed's long tail of products has a few each), except the first
+/// `KEEP_REAL` records, which keep the real names.
+const PRODUCTS: u64 = 60_000;
+const KEEP_REAL: u64 = 60;
+
+fn vary_affected(list: &mut Value, n: u64) {
+    let Some(affected) = list.as_array_mut() else { return };
+    let shift = n % 40;
+    for a in affected {
+        if n >= KEEP_REAL {
+            // Each product a name lists gets the suffix ("Fortinet FortiOS 7,
+            // FortiProxy 7"), so no copy keeps a real product's name.
+            let k = n % PRODUCTS;
+            for field in ["product", "packageName"] {
+                if let Some(Value::String(p)) = a.get_mut(field) {
+                    *p = p
+                        .split(',')
+                        .map(|part| format!("{} {k}", part.trim()))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                }
+            }
+            // CPEs would tie every copy to the real product; drop them.
+            if let Some(obj) = a.as_object_mut() {
+                obj.remove("cpes");
+            }
+        }
+        if let Some(versions) = a.get_mut("versions").and_then(Value::as_array_mut) {
+            for v in versions {
+                for field in ["version", "lessThan", "lessThanOrEqual"] {
+                    if let Some(Value::String(s)) = v.get_mut(field) {
+                        *s = shift_version(s, shift);
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn vary(record: &mut Value, n: u64) {
     let id = format!("CVE-2090-{n:07}");
     if let Some(meta) = record.get_mut("cveMetadata") {
         meta["cveId"] = Value::String(id);
     }
-    let shift = n % 40;
-    if let Some(affected) =
-        record.pointer_mut("/containers/cna/affected").and_then(Value::as_array_mut)
-    {
-        for a in affected {
-            if !n.is_multiple_of(4)
-                && let Some(Value::String(p)) = a.get_mut("product")
-            {
-                *p = format!("{p} {}", n % 20_000);
-            }
-            if let Some(versions) = a.get_mut("versions").and_then(Value::as_array_mut) {
-                for v in versions {
-                    for field in ["version", "lessThan", "lessThanOrEqual"] {
-                        if let Some(Value::String(s)) = v.get_mut(field) {
-                            *s = shift_version(s, shift);
-                        }
-                    }
-                }
+    if let Some(a) = record.pointer_mut("/containers/cna/affected") {
+        vary_affected(a, n);
+    }
+    if let Some(adps) = record.pointer_mut("/containers/adp").and_then(Value::as_array_mut) {
+        for adp in adps {
+            if let Some(a) = adp.get_mut("affected") {
+                vary_affected(a, n);
             }
         }
     }

@@ -165,12 +165,27 @@ impl Aliases {
 /// Lower case; trademark signs (and their common mojibake) removed; only
 /// letters and digits kept.
 pub fn normalise(text: &str) -> String {
-    let cleaned = text.replace("â„¢", "").replace("Â®", "").replace("Â©", "");
-    cleaned
-        .chars()
-        .filter(|c| c.is_alphanumeric() && !matches!(c, '™' | '®' | '©'))
-        .flat_map(char::to_lowercase)
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    if text.is_ascii() {
+        out.extend(
+            text.bytes()
+                .filter(u8::is_ascii_alphanumeric)
+                .map(|b| char::from(b.to_ascii_lowercase())),
+        );
+        return out;
+    }
+    let cleaned = if text.contains(['â', 'Â']) {
+        std::borrow::Cow::Owned(text.replace("â„¢", "").replace("Â®", "").replace("Â©", ""))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
+    out.extend(
+        cleaned
+            .chars()
+            .filter(|c| c.is_alphanumeric() && !matches!(c, '™' | '®' | '©'))
+            .flat_map(char::to_lowercase),
+    );
+    out
 }
 
 /// [`normalise`], after removing corporate suffixes (`Inc.`, `Co.`, `Ltd.`,

@@ -24,6 +24,11 @@
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
+/// Hash maps keyed by names and IDs from our own index: fast hashing (the
+/// keys come from files the hospital chose to import, not from the network).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type Set<T> = HashSet<T, foldhash::fast::RandomState>;
+
 use serde::Serialize;
 
 use crate::aliases::{Aliases, ProductClass, ProductKey};
@@ -37,8 +42,8 @@ use crate::version::{self, Scheme};
 #[derive(Debug, Default)]
 pub struct FeedSet {
     vulns: Vec<Vulnerability>,
-    kev: HashMap<String, KevEntry>,
-    epss: HashMap<String, EpssScore>,
+    kev: Map<String, KevEntry>,
+    epss: Map<String, EpssScore>,
 }
 
 impl FeedSet {
@@ -298,13 +303,13 @@ struct EntryRef {
 pub struct Matcher<'a> {
     feeds: &'a FeedSet,
     aliases: &'a Aliases,
-    by_key: HashMap<ProductKey, Vec<EntryRef>>,
+    by_key: Map<ProductKey, Vec<EntryRef>>,
     /// Vendor identity → its products' words, for name-word matching.
-    words_by_vendor: HashMap<String, Vec<(Vec<String>, ProductKey)>>,
-    kev_by_key: HashMap<ProductKey, Vec<String>>,
-    cves_with_records: HashSet<String>,
+    words_by_vendor: Map<String, Vec<(Vec<String>, ProductKey)>>,
+    kev_by_key: Map<ProductKey, Vec<String>>,
+    cves_with_records: Set<String>,
     /// CVE → indexes of its vulnerability records (for scores and titles).
-    records_by_cve: HashMap<String, Vec<u32>>,
+    records_by_cve: Map<String, Vec<u32>>,
 }
 
 impl<'a> Matcher<'a> {
@@ -313,13 +318,15 @@ impl<'a> Matcher<'a> {
         let mut m = Matcher {
             feeds,
             aliases,
-            by_key: HashMap::new(),
-            words_by_vendor: HashMap::new(),
-            kev_by_key: HashMap::new(),
-            cves_with_records: HashSet::new(),
-            records_by_cve: HashMap::new(),
+            by_key: Map::default(),
+            words_by_vendor: Map::default(),
+            kev_by_key: Map::default(),
+            cves_with_records: Set::default(),
+            records_by_cve: Map::default(),
         };
-        let mut seen_words: HashSet<ProductKey> = HashSet::new();
+        let mut cache = KeyCache { aliases, known: Map::default() };
+        // Keys whose product words are filed (the first named product of each).
+        let mut worded: Set<ProductKey> = Set::default();
         for (vi, v) in feeds.vulns.iter().enumerate() {
             let vi = u32::try_from(vi).unwrap_or(u32::MAX);
             m.records_by_cve.entry(v.id.clone()).or_default().push(vi);
@@ -328,11 +335,12 @@ impl<'a> Matcher<'a> {
             }
             for (ai, a) in v.affected.iter().enumerate() {
                 let entry = EntryRef { vuln: vi, affected: u32::try_from(ai).unwrap_or(u32::MAX) };
-                let mut keys = affected_keys(aliases, a);
+                let mut keys = affected_keys(&mut cache, a);
                 keys.sort();
                 keys.dedup();
                 for key in keys {
-                    if !a.product.is_empty() && seen_words.insert(key.clone()) {
+                    if !a.product.is_empty() && !worded.contains(&key) {
+                        worded.insert(key.clone());
                         let words = words(&a.product);
                         if !words.is_empty() {
                             m.words_by_vendor
@@ -417,8 +425,10 @@ impl<'a> Matcher<'a> {
             }
         }
 
-        // One finding per CVE: the strongest verdict, with every source that agreed.
-        let mut per_cve: HashMap<&str, Finding> = HashMap::new();
+        // One finding per CVE: the strongest verdict, with every source that
+        // agreed. Verdicts are compared first; a finding is built only for
+        // the winner, and only when it is reported.
+        let mut per_cve: Map<&str, Candidate<'_>> = Map::default();
         let version_text = item.version.as_deref().and_then(extract_version);
         for (entry, by, key) in ties {
             let Some(vuln) = self.feeds.vulns.get(entry.vuln as usize) else { continue };
@@ -427,48 +437,55 @@ impl<'a> Matcher<'a> {
             let is_ours = |name: &str| {
                 self.aliases.product_key(&affected.vendor, name).0.product == key.product
             };
-            let verdict = judge(affected, version_text.as_deref(), scheme_hint, &is_ours);
-            let finding = self.finding(item, vuln, affected, by, &key, verdict);
-            merge(&mut per_cve, vuln.id.as_str(), finding);
+            let mut verdict = judge(affected, version_text.as_deref(), scheme_hint, &is_ours);
+            if matches!(by, MatchedBy::NameWords | MatchedBy::ProductOnly) {
+                verdict.confidence = verdict.confidence.min(Confidence::Medium);
+            }
+            if verdict.status == MatchStatus::NotAffected {
+                verdict.fix = None;
+            } else if verdict.fix.is_none() {
+                verdict.fix = first_fix(affected, vuln);
+            }
+            let candidate = Candidate { vuln, affected, by, key, verdict, sources: Vec::new() };
+            merge(&mut per_cve, vuln.id.as_str(), candidate);
+        }
+
+        let mut found: Vec<Finding> = Vec::new();
+        let mut cves: Vec<&str> = per_cve.keys().copied().collect();
+        cves.sort_unstable();
+        for cve in &cves {
+            let Some(c) = per_cve.remove(cve) else { continue };
+            if options.include_not_affected || c.verdict.status != MatchStatus::NotAffected {
+                found.push(self.finding(item, c));
+            }
         }
 
         // KEV entries with no record to compare versions against.
         for (key, _) in &keys {
             for cve in self.kev_by_key.get(key).map(Vec::as_slice).unwrap_or(&[]) {
-                if self.cves_with_records.contains(cve) || per_cve.contains_key(cve.as_str()) {
+                if self.cves_with_records.contains(cve)
+                    || cves.binary_search(&cve.as_str()).is_ok()
+                    || found.iter().any(|f| f.cve == *cve)
+                {
                     continue;
                 }
                 if let Some(f) = self.kev_only_finding(item, cve, key) {
-                    per_cve.insert(cve.as_str(), f);
+                    found.push(f);
                 }
             }
         }
-
-        let mut found: Vec<Finding> = per_cve
-            .into_values()
-            .filter(|f| options.include_not_affected || f.status != MatchStatus::NotAffected)
-            .collect();
         found.sort_by(|a, b| a.cve.cmp(&b.cve));
         out.extend(found);
     }
 
-    fn finding(
-        &self,
-        item: &InventoryItem,
-        vuln: &Vulnerability,
-        affected: &Affected,
-        by: MatchedBy,
-        key: &ProductKey,
-        verdict: Verdict,
-    ) -> Finding {
-        let mut confidence = verdict.confidence;
-        if matches!(by, MatchedBy::NameWords | MatchedBy::ProductOnly) {
-            confidence = confidence.min(Confidence::Medium);
-        }
-        let source = match &vuln.advisory {
-            Some(adv) => format!("{}:{adv}", vuln.source.as_str()),
-            None => vuln.source.as_str().to_owned(),
-        };
+    fn finding(&self, item: &InventoryItem, c: Candidate<'_>) -> Finding {
+        let Candidate { vuln, affected, by, key, verdict, mut sources } = c;
+        let key = &key;
+        let confidence = verdict.confidence;
+        let source = source_of(vuln);
+        sources.push(source.clone());
+        sources.sort();
+        sources.dedup();
         let (by_en, by_ja) = by.describe();
         let product_said = if affected.product.is_empty() {
             affected.cpes.first().cloned().unwrap_or_default()
@@ -487,13 +504,10 @@ impl<'a> Matcher<'a> {
             asset = describe_item(item),
             cve = vuln.id,
         );
-        let fix = match verdict.status {
-            MatchStatus::NotAffected => None,
-            _ => verdict.fix.or_else(|| first_fix(affected, vuln)),
-        };
+        let fix = verdict.fix;
         let mut f = self.base_finding(item, &vuln.id, key);
         f.title = vuln.title.clone().or(f.title);
-        f.sources = vec![source];
+        f.sources = sources;
         f.status = verdict.status;
         f.confidence = confidence;
         f.matched_by = by;
@@ -589,49 +603,67 @@ impl<'a> Matcher<'a> {
     }
 }
 
-/// Keep the stronger of two findings for one CVE and the union of sources.
-fn merge<'k>(per_cve: &mut HashMap<&'k str, Finding>, cve: &'k str, new: Finding) {
-    match per_cve.get_mut(cve) {
-        None => {
-            per_cve.insert(cve, new);
+/// One advisory entry's verdict on an item, before it becomes a finding.
+#[derive(Debug)]
+struct Candidate<'v> {
+    vuln: &'v Vulnerability,
+    affected: &'v Affected,
+    by: MatchedBy,
+    key: ProductKey,
+    verdict: Verdict,
+    /// Sources of the other entries of this CVE that were merged into it.
+    sources: Vec<String>,
+}
+
+/// `cve5`, `nvd`, `csaf:ICSMA-22-167-01`.
+fn source_of(vuln: &Vulnerability) -> String {
+    match &vuln.advisory {
+        Some(adv) => format!("{}:{adv}", vuln.source.as_str()),
+        None => vuln.source.as_str().to_owned(),
+    }
+}
+
+/// Keep the stronger of two verdicts for one CVE, the union of sources, and
+/// a precise fix ("fixed in X") from an entry that agrees on the status.
+fn merge<'k, 'v>(per_cve: &mut Map<&'k str, Candidate<'v>>, cve: &'k str, new: Candidate<'v>) {
+    let Some(old) = per_cve.get_mut(cve) else {
+        per_cve.insert(cve, new);
+        return;
+    };
+    let precise = |fix: &Option<String>| fix.as_ref().is_some_and(|f| f.starts_with("fixed in "));
+    let new_source = source_of(new.vuln);
+    if weight(&new) > weight(old) {
+        let mut sources = std::mem::take(&mut old.sources);
+        sources.push(source_of(old.vuln));
+        let old_fix = old.verdict.fix.take();
+        let old_status = old.verdict.status;
+        *old = new;
+        old.sources = sources;
+        if !precise(&old.verdict.fix) && precise(&old_fix) && old_status == old.verdict.status {
+            old.verdict.fix = old_fix;
         }
-        Some(old) => {
-            let mut sources = std::mem::take(&mut old.sources);
-            let stronger = weight(&new) > weight(old);
-            let precise =
-                |fix: &Option<String>| fix.as_ref().is_some_and(|f| f.starts_with("fixed in "));
-            if stronger {
-                let old_fix = old.fix.take();
-                let old_status = old.status;
-                *old = new;
-                sources.append(&mut old.sources);
-                if !precise(&old.fix) && precise(&old_fix) && old_status == old.status {
-                    old.fix = old_fix;
-                }
-            } else {
-                if !precise(&old.fix) && precise(&new.fix) && new.status == old.status {
-                    old.fix = new.fix;
-                }
-                sources.extend(new.sources);
-            }
-            sources.sort();
-            sources.dedup();
-            old.sources = sources;
+    } else {
+        if !precise(&old.verdict.fix)
+            && precise(&new.verdict.fix)
+            && new.verdict.status == old.verdict.status
+        {
+            old.verdict.fix = new.verdict.fix;
         }
+        old.sources.push(new_source);
     }
 }
 
 /// How much a verdict counts when two entries of one CVE disagree: a
 /// definite "affected" wins (fail safe); a definite "not affected" from a
 /// precise statement beats "possibly" (no information) from a vague one.
-fn weight(f: &Finding) -> (u8, Confidence, std::cmp::Reverse<MatchedBy>) {
-    let rank = match (f.status, f.confidence) {
+fn weight(c: &Candidate<'_>) -> (u8, Confidence, std::cmp::Reverse<MatchedBy>) {
+    let rank = match (c.verdict.status, c.verdict.confidence) {
         (MatchStatus::Affected, _) => 3,
         (MatchStatus::NotAffected, Confidence::High | Confidence::Medium) => 2,
         (MatchStatus::PossiblyAffected, _) => 1,
         (MatchStatus::NotAffected, Confidence::Low) => 0,
     };
-    (rank, f.confidence, std::cmp::Reverse(f.matched_by))
+    (rank, c.verdict.confidence, std::cmp::Reverse(c.by))
 }
 
 fn describe_item(item: &InventoryItem) -> String {
@@ -654,25 +686,44 @@ fn first_fix(affected: &Affected, vuln: &Vulnerability) -> Option<String> {
     texts.next().or_else(|| fixes.filter_map(|r| r.details.clone()).next())
 }
 
+/// Product keys already worked out while indexing: feeds repeat the same
+/// vendor and product names many times.
+struct KeyCache<'a> {
+    aliases: &'a Aliases,
+    /// Vendor as written → product as written → key.
+    known: Map<String, Map<String, ProductKey>>,
+}
+
+impl KeyCache<'_> {
+    fn key(&mut self, vendor: &str, product: &str) -> ProductKey {
+        if let Some(k) = self.known.get(vendor).and_then(|m| m.get(product)) {
+            return k.clone();
+        }
+        let k = self.aliases.product_key(vendor, product).0;
+        self.known.entry(vendor.to_owned()).or_default().insert(product.to_owned(), k.clone());
+        k
+    }
+}
+
 /// The keys an advisory entry is filed under.
-fn affected_keys(aliases: &Aliases, a: &Affected) -> Vec<ProductKey> {
+fn affected_keys(cache: &mut KeyCache<'_>, a: &Affected) -> Vec<ProductKey> {
     let mut keys = Vec::new();
     if !a.product.is_empty() && !is_na(&a.product) {
-        keys.push(aliases.product_key(&a.vendor, &a.product).0);
+        keys.push(cache.key(&a.vendor, &a.product));
         // "Fortinet FortiOS, FortiProxy": one entry for several products.
         for part in product_parts(&a.product) {
-            keys.push(aliases.product_key(&a.vendor, part).0);
+            keys.push(cache.key(&a.vendor, part));
         }
     }
     for cpe in &a.cpes {
         if let Some((v, p)) = cpe_vendor_product(cpe) {
-            keys.push(aliases.product_key(&v, &p).0);
+            keys.push(cache.key(&v, &p));
         }
     }
     if let Some((v, p)) = a.purl.as_deref().and_then(purl_vendor_product) {
-        keys.push(aliases.product_key(&v, &p).0);
+        keys.push(cache.key(&v, &p));
     } else if let (Some(eco), false) = (&a.ecosystem, a.product.is_empty()) {
-        keys.push(aliases.product_key(eco, &a.product).0);
+        keys.push(cache.key(eco, &a.product));
     }
     keys
 }
@@ -709,7 +760,7 @@ fn item_keys(aliases: &Aliases, item: &InventoryItem) -> Vec<(ProductKey, Matche
         })
         .collect();
     keys.extend(vendorless);
-    let mut seen = HashSet::new();
+    let mut seen = Set::default();
     keys.retain(|(k, _)| seen.insert(k.clone()));
     keys
 }
