@@ -236,3 +236,31 @@ proptest! {
         let _ = Component::Value(t).has_wildcards();
     }
 }
+
+/// Found by the `cpe_name` fuzz target (crash-b5a567df…): a lenient name
+/// (unescaped `#`, `,`, `(`) under the 2,048-byte cap whose formatted form,
+/// with every special escaped, is over it. The property holds within the
+/// cap: a name formats back to itself whenever its formatted form is a
+/// name we accept.
+#[test]
+fn fuzz_b5a567df_round_trip_within_the_cap() {
+    let data = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/corpus/cpe_name/crash-b5a567df-round-trip-over-limit"
+    ))
+    .unwrap();
+    let text = String::from_utf8_lossy(&data);
+    let mut over = 0;
+    for line in text.splitn(2, '\n') {
+        if let Ok(p) = Cpe::parse(line) {
+            let f = p.to_formatted_string();
+            if f.len() > sekimori_assess::cpe::MAX_LEN {
+                over += 1;
+                assert!(Cpe::parse(&f).is_err());
+            } else {
+                assert_eq!(Cpe::parse(&f).as_ref(), Ok(&p), "{line:?} → {f:?}");
+            }
+        }
+    }
+    assert_eq!(over, 1);
+}

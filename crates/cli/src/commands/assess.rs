@@ -391,6 +391,15 @@ pub async fn assess(cli: &Cli, args: &AssessArgs, lang: Lang) -> Result<ExitCode
     for w in warnings.iter().take(ERRORS_SHOWN) {
         eprintln!("{}: {w}", lang.pick("スキップ", "skipped"));
     }
+    if items.is_empty() {
+        eprintln!(
+            "{}",
+            lang.pick(
+                "注意: 評価する機器がありません（--inventory ファイル、またはセンサーの観測）。",
+                "note: no assets to assess (--inventory FILE, or devices the sensor observed)."
+            )
+        );
+    }
     if feeds.vulnerabilities() + feeds.kev_entries() == 0 {
         eprintln!(
             "{}",
