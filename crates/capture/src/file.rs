@@ -13,6 +13,14 @@
 //!   `if_tsresol` and `if_tsoffset`; enhanced, simple and obsolete packet
 //!   blocks; every other block type skipped by its length.
 //!
+//! Shared buffers ([`CaptureFile::share_buffers`]): a reader that hands
+//! packets to other threads can keep them where they were read instead of
+//! copying each one. The read buffer is then never overwritten: when it
+//! must be refilled, the unread tail moves to a new (or recycled) buffer
+//! and the old one, holding every packet lent since, is retired for the
+//! caller to take ([`CaptureFile::take_retired`]); the packets are found in
+//! it by [`CaptureFile::data_at`].
+//!
 //! Errors ([`CaptureError`]) name the file, the byte offset of the record
 //! or block at fault and what was wrong. A truncated or corrupt file yields
 //! every complete packet before the damage, then the error, then `None`.
@@ -204,6 +212,14 @@ pub struct CaptureFile<R = File> {
     state: State,
     /// The last timestamp seen (simple packet blocks have none).
     last_ts: Timestamp,
+    /// Where the last packet's bytes start in `buf`.
+    lent_at: usize,
+    /// Shared buffers: `buf` is never overwritten, only retired.
+    sharing: bool,
+    /// The buffer retired by the last refill, until the caller takes it.
+    retired: Option<Vec<u8>>,
+    /// A buffer given back by the caller for the next refill.
+    spare: Option<Vec<u8>>,
 }
 
 impl CaptureFile<File> {
@@ -262,6 +278,10 @@ impl<R: Read> CaptureFile<R> {
                 link: LinkType::Ethernet,
             },
             last_ts: Timestamp(0),
+            lent_at: 0,
+            sharing: false,
+            retired: None,
+            spare: None,
         };
         f.read_file_header()?;
         Ok(f)
@@ -284,6 +304,44 @@ impl<R: Read> CaptureFile<R> {
     /// File offset of the next unread byte.
     pub fn offset(&self) -> u64 {
         self.base + self.pos as u64
+    }
+
+    /// Keeps every packet's bytes where they were read (see the module
+    /// documentation): from now on a refill retires the read buffer
+    /// instead of overwriting it. The caller must call
+    /// [`CaptureFile::take_retired`] after every call to
+    /// [`CaptureFile::next_packet`]; while a retired buffer has not been
+    /// taken, the current one is reused as without sharing (it then holds
+    /// no packet lent before the retirement).
+    pub fn share_buffers(&mut self) {
+        self.sharing = true;
+    }
+
+    /// Where the bytes of the packet last returned by
+    /// [`CaptureFile::next_packet`] start in the read buffer that holds
+    /// them: the current one until it is retired, then the retired one.
+    pub fn data_at(&self) -> usize {
+        self.lent_at
+    }
+
+    /// With shared buffers, the buffer retired since the last call, if
+    /// any: it holds the packets returned before the last
+    /// [`CaptureFile::next_packet`] call that were not yet in a buffer
+    /// taken (the packet that call returned, if any, is in the current one).
+    pub fn take_retired(&mut self) -> Option<Vec<u8>> {
+        self.retired.take()
+    }
+
+    /// Gives back a buffer (taken from this file or another) to be reused by
+    /// the next refill instead of allocating one.
+    pub fn give_spare(&mut self, buf: Vec<u8>) {
+        self.spare = Some(buf);
+    }
+
+    /// The current read buffer (with shared buffers: the one holding the
+    /// packets returned since the last retirement), ending the reading.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
     }
 
     fn error(&self, offset: u64, what: Problem) -> CaptureError {
@@ -311,7 +369,24 @@ impl<R: Read> CaptureFile<R> {
 
     #[cold]
     fn refill(&mut self, n: usize) -> Result<usize, CaptureError> {
-        if self.pos + n > self.buf.len() {
+        if self.pos + n > self.buf.len() && self.sharing && self.retired.is_none() {
+            // Shared buffers: the tail moves to another buffer and this one,
+            // with the packets lent from it, is retired untouched.
+            let size = self.buf.len().max(n);
+            let mut next = self.spare.take().unwrap_or_else(|| vec![0; size]);
+            if next.len() < size {
+                next.resize(size, 0);
+            }
+            let tail = self.end - self.pos;
+            if let (Some(dst), Some(src)) = (next.get_mut(..tail), self.buf.get(self.pos..self.end))
+            {
+                dst.copy_from_slice(src);
+            }
+            self.retired = Some(std::mem::replace(&mut self.buf, next));
+            self.base += self.pos as u64;
+            self.end = tail;
+            self.pos = 0;
+        } else if self.pos + n > self.buf.len() {
             // Move the unread tail to the front; grow only for a block
             // larger than the buffer (bounded by the callers' caps).
             self.buf.copy_within(self.pos..self.end, 0);
@@ -442,6 +517,7 @@ impl<R: Read> CaptureFile<R> {
         }
         let start = self.pos + hlen;
         self.pos += need;
+        self.lent_at = start;
         let ns = i64::from(sec) * 1_000_000_000 + i64::from(frac) * if nanos { 1 } else { 1000 };
         self.last_ts = Timestamp(ns);
         Ok(Some(RawPacket {
@@ -681,6 +757,7 @@ impl<R: Read> CaptureFile<R> {
             None => self.last_ts,
         };
         self.last_ts = ts;
+        self.lent_at = body + fixed;
         Ok(RawPacket {
             ts,
             link,

@@ -1,7 +1,8 @@
 //! The format variants no shared capture has, written by hand: big-endian
 //! and nanosecond pcap, "modified" pcap, big-endian pcapng, several
 //! sections, timestamp resolutions and offsets, simple and obsolete packet
-//! blocks, unknown blocks, and damaged files; arbitrary bytes never panic.
+//! blocks, unknown blocks, and damaged files; shared read buffers lend
+//! the same packets; arbitrary bytes never panic.
 
 use std::io::Cursor;
 
@@ -210,6 +211,69 @@ fn pcapng_sections_byte_orders_resolutions_and_block_kinds() {
             (Timestamp(101_500_000_000), LinkType::RawIp, 0, 2, b"pb".to_vec()),
         ]
     );
+}
+
+/// Reads with shared buffers as the sensor's reader does: packets found
+/// by `data_at` in the buffer retired after them (or the last one), every
+/// other retired buffer given back as the spare. Returns them and how many
+/// buffers were retired.
+fn read_shared(bytes: &[u8]) -> (Vec<(Timestamp, u32, Vec<u8>)>, usize) {
+    let mut f = CaptureFile::from_reader("mem", Cursor::new(bytes.to_vec())).unwrap();
+    f.share_buffers();
+    let (mut out, mut pending, mut retired) = (Vec::new(), Vec::new(), 0);
+    let take = |buf: &[u8], pending: &mut Vec<(Timestamp, u32, usize, usize)>, out: &mut Vec<_>| {
+        for (ts, origlen, at, len) in pending.drain(..) {
+            out.push((ts, origlen, buf[at..at + len].to_vec()));
+        }
+    };
+    loop {
+        let next = f.next_packet().unwrap().map(|p| (p.ts, p.origlen, p.data.len()));
+        if let Some(buf) = f.take_retired() {
+            retired += 1;
+            take(&buf, &mut pending, &mut out);
+            if retired % 2 == 0 {
+                f.give_spare(buf);
+            }
+        }
+        let Some((ts, origlen, len)) = next else { break };
+        pending.push((ts, origlen, f.data_at(), len));
+    }
+    take(&f.into_buffer(), &mut pending, &mut out);
+    (out, retired)
+}
+
+#[test]
+fn shared_buffers_lend_the_same_packets_across_refills() {
+    // ~7 MB of packets of every length up to 1500 bytes: several 2 MiB
+    // refills, records split across them.
+    let frame = |i: u32| (0..(i * 37) % 1501).map(|k| (k ^ i) as u8).collect::<Vec<u8>>();
+    let mut p = Pcap::new(false, 0xa1b2_c3d4, 1);
+    for i in 0..9000 {
+        p.record(i, 7, &frame(i), 2000);
+    }
+    let plain: Vec<_> = read_all(&p.out).into_iter().map(|(t, _, _, o, d)| (t, o, d)).collect();
+    let (shared, retired) = read_shared(&p.out);
+    assert_eq!(plain.len(), 9000);
+    assert!(retired >= 3, "{retired}");
+    assert!(shared == plain, "pcap packets differ with shared buffers");
+
+    // pcapng: packets, an unknown block larger than the buffer (skipped
+    // through refills), and a packet of the largest captured length.
+    let mut ng = Ng { big: false, out: Vec::new() };
+    ng.shb();
+    ng.idb(1, &[]);
+    for i in 0..3000 {
+        ng.epb(0, u64::from(i) * 1000, &frame(i), 1500);
+        if i == 1000 {
+            ng.block(0x0bad, &vec![7; 3 << 20]);
+        }
+    }
+    ng.epb(0, 5, &vec![1; 256 * 1024], 256 * 1024);
+    let plain: Vec<_> = read_all(&ng.out).into_iter().map(|(t, _, _, o, d)| (t, o, d)).collect();
+    let (shared, retired) = read_shared(&ng.out);
+    assert_eq!(plain.len(), 3001);
+    assert!(retired >= 2, "{retired}");
+    assert!(shared == plain, "pcapng packets differ with shared buffers");
 }
 
 #[test]

@@ -237,7 +237,8 @@ impl FlowKey {
     ) -> (FlowKey, usize) {
         let (s, v6) = addr_bytes(src);
         let (d, _) = addr_bytes(dst);
-        if (s, sport) <= (d, dport) {
+        // Big-endian numbers order as the bytes do (one compare, no memcmp).
+        if (u128::from_be_bytes(s), sport) <= (u128::from_be_bytes(d), dport) {
             (FlowKey { addr: [s, d], port: [sport, dport], vlan, proto, v6 }, 0)
         } else {
             (FlowKey { addr: [d, s], port: [dport, sport], vlan, proto, v6 }, 1)

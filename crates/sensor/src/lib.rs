@@ -154,6 +154,19 @@ pub struct Analyzer {
     batch: u64,
 }
 
+/// A transport header's part of the flow key: protocol, ports (0 without
+/// ports) and, for ICMP, type and code.
+#[inline]
+pub(crate) fn transport_key(t: &Transport<'_>) -> (u8, u16, u16, [u8; 2]) {
+    match *t {
+        Transport::Tcp { sport, dport, .. } => (proto::TCP, sport, dport, [0, 0]),
+        Transport::Udp { sport, dport, .. } => (proto::UDP, sport, dport, [0, 0]),
+        Transport::Icmp { kind, code } => (proto::ICMP, 0, 0, [kind, code]),
+        Transport::Icmpv6 { kind, code } => (proto::ICMPV6, 0, 0, [kind, code]),
+        Transport::Other { protocol } => (protocol, 0, 0, [0, 0]),
+    }
+}
+
 /// How often (in packet time) idle flows are looked for.
 const SWEEP: Duration = Duration::from_secs(1);
 
@@ -213,13 +226,7 @@ impl Analyzer {
         }
         match &pkt.l3 {
             Layer3::Ip { ip, transport } => {
-                let (protocol, sport, dport, icmp) = match *transport {
-                    Transport::Tcp { sport, dport, .. } => (proto::TCP, sport, dport, [0, 0]),
-                    Transport::Udp { sport, dport, .. } => (proto::UDP, sport, dport, [0, 0]),
-                    Transport::Icmp { kind, code } => (proto::ICMP, 0, 0, [kind, code]),
-                    Transport::Icmpv6 { kind, code } => (proto::ICMPV6, 0, 0, [kind, code]),
-                    Transport::Other { protocol } => (protocol, 0, 0, [0, 0]),
-                };
+                let (protocol, sport, dport, icmp) = transport_key(transport);
                 let (key, dir) = FlowKey::new(pkt.vlan, protocol, ip.src, sport, ip.dst, dport);
                 let meta = PacketMeta {
                     wire_len,
@@ -267,17 +274,37 @@ impl Analyzer {
     }
 
     fn non_ip(&mut self, ts: Timestamp, src_mac: Option<[u8; 6]>, n: &NonIp<'_>) {
-        match *n {
+        let event = match *n {
             NonIp::Arp { sender_mac, sender_ip, .. } => {
-                self.inventory.arp(sender_mac, sender_ip.into(), ts);
+                parallel::Event::Arp { mac: sender_mac, ip: sender_ip.into(), ts }
             }
             NonIp::Lldp(pdu) | NonIp::Cdp(pdu) if self.identify => {
                 let Some(mac) = src_mac else { return };
-                if let Some((app, facts)) = ident::frame(mac, pdu) {
-                    self.inventory.frame(mac, app, &facts, ts);
-                }
+                let Some((app, facts)) = ident::frame(mac, pdu) else { return };
+                parallel::Event::Frame { mac, app, facts, ts }
             }
-            _ => {}
+            _ => return,
+        };
+        if let Some(log) = &mut self.log {
+            let (batch, seq) = (self.batch, log.len() as u32);
+            log.push(parallel::Logged { batch, phase: 0, seq, event });
+            return;
+        }
+        self.replay(event);
+    }
+
+    /// Applies what reaches the inventory: now (single-threaded), or
+    /// when a [`parallel`] analysis replays its workers' logs.
+    fn replay(&mut self, event: parallel::Event) {
+        match event {
+            parallel::Event::Ended(rec) | parallel::Event::Imported(rec) => {
+                self.inventory.flow(&rec);
+                self.flows.push(rec);
+            }
+            parallel::Event::Arp { mac, ip, ts } => self.inventory.arp(mac, ip, ts),
+            parallel::Event::Frame { mac, app, facts, ts } => {
+                self.inventory.frame(mac, app, &facts, ts);
+            }
         }
     }
 
