@@ -120,7 +120,7 @@ async fn import(cli: &Cli, args: &FeedsImportArgs, lang: Lang) -> Result<ExitCod
                         FeedRecord::Kev(_) => summary.kev += 1,
                         FeedRecord::Epss(_) => summary.epss += 1,
                     }
-                    let row = row_of(&record)?;
+                    let row = row_of(&without_description(record))?;
                     // The same record twice in one import (a file given twice,
                     // a CVE in two trees): the later one wins, in its own batch.
                     if !keys.insert(row.key.clone()) {
@@ -289,8 +289,10 @@ async fn store_feeds(store: &Store) -> Result<FeedSet> {
     Ok(set)
 }
 
-/// Matching and reports use titles, never descriptions (up to 4 KiB each):
-/// not holding them keeps 300,000 records in a fraction of the memory.
+/// Matching and reports use titles, never descriptions (up to 4 KiB each,
+/// most of a normalised record): they are neither stored nor held, which
+/// keeps the store, the load and the memory of 300,000 records a fraction
+/// of what they would be. The source files stay the reference for the text.
 fn without_description(record: FeedRecord) -> FeedRecord {
     match record {
         FeedRecord::Vulnerability(mut v) => {
