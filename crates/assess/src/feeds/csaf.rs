@@ -75,6 +75,8 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
+use super::CvssJson;
+
 use super::{Ctx, FeedEvent, Top, cut, free_text_bounds, lenient, non_empty, push_unique};
 use crate::model::{
     Affected, Bound, Cvss, FeedRecord, Remediation, Source, Status, VersionRange, Vulnerability,
@@ -180,19 +182,8 @@ struct Note {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Score {
-    cvss_v3: Option<CvssObj>,
-    cvss_v2: Option<CvssObj>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct CvssObj {
-    #[serde(deserialize_with = "lenient::text")]
-    version: Option<String>,
-    #[serde(rename = "baseScore")]
-    base_score: Option<f32>,
-    #[serde(rename = "vectorString")]
-    vector: Option<String>,
+    cvss_v3: Option<CvssJson>,
+    cvss_v2: Option<CvssJson>,
 }
 
 #[derive(Deserialize, Default)]

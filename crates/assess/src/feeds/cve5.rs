@@ -58,6 +58,8 @@
 //! style) — each fixed version once per product.
 
 use serde::Deserialize;
+
+use super::CvssJson;
 use serde_json::value::RawValue;
 
 use super::{Ctx, FeedEvent, Top, lenient, non_empty, push_unique, status_of};
@@ -111,25 +113,14 @@ pub(crate) struct Description {
 #[serde(default)]
 struct Metric {
     #[serde(rename = "cvssV4_0")]
-    v4_0: Option<CvssObj>,
+    v4_0: Option<CvssJson>,
     #[serde(rename = "cvssV3_1")]
-    v3_1: Option<CvssObj>,
+    v3_1: Option<CvssJson>,
     #[serde(rename = "cvssV3_0")]
-    v3_0: Option<CvssObj>,
+    v3_0: Option<CvssJson>,
     #[serde(rename = "cvssV2_0")]
-    v2_0: Option<CvssObj>,
+    v2_0: Option<CvssJson>,
     other: Option<Other>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct CvssObj {
-    #[serde(deserialize_with = "lenient::text")]
-    version: Option<String>,
-    #[serde(rename = "baseScore")]
-    base_score: Option<f32>,
-    #[serde(rename = "vectorString")]
-    vector: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

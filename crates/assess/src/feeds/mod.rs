@@ -665,6 +665,19 @@ pub(crate) fn status_of(s: Option<&str>) -> Status {
 
 /// A string field that also accepts a number or boolean (written as JSON
 /// text), so a record with `"version": 2` is not lost.
+/// A CVSS object as CVE 5 (`cvssV3_1`…), CSAF (`cvss_v3`) and NVD
+/// (`cvssData`) all write it: the fields sekimori keeps.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct CvssJson {
+    #[serde(deserialize_with = "lenient::text")]
+    pub(crate) version: Option<String>,
+    #[serde(rename = "baseScore")]
+    pub(crate) base_score: Option<f32>,
+    #[serde(rename = "vectorString")]
+    pub(crate) vector: Option<String>,
+}
+
 pub(crate) mod lenient {
     use serde::de::{self, Deserializer, Visitor};
     use std::fmt;

@@ -37,6 +37,8 @@
 //!   Negated nodes are ignored (neither affected entries nor conditions).
 
 use serde::Deserialize;
+
+use super::CvssJson;
 use serde_json::value::RawValue;
 
 use super::cve5::{Description, english};
@@ -82,18 +84,7 @@ struct Metric {
     #[serde(rename = "type")]
     kind: Option<String>,
     #[serde(rename = "cvssData")]
-    data: Option<CvssData>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct CvssData {
-    #[serde(deserialize_with = "lenient::text")]
-    version: Option<String>,
-    #[serde(rename = "baseScore")]
-    base_score: Option<f32>,
-    #[serde(rename = "vectorString")]
-    vector: Option<String>,
+    data: Option<CvssJson>,
 }
 
 #[derive(Deserialize, Default)]
