@@ -982,35 +982,3 @@ fn whole_sample_tree_reads_without_errors() {
     assert_eq!(out.kev().len(), 1404);
     assert_eq!(out.vulns().len(), 22 + 15 + 5 + 1);
 }
-
-/// Throughput of CVE 5 parsing (run with `--release -- --ignored`).
-#[test]
-#[ignore]
-#[allow(clippy::print_stderr)]
-fn cve5_throughput() {
-    let files: Vec<Vec<u8>> = std::fs::read_dir(data("cve5"))
-        .unwrap()
-        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
-        .collect();
-    let rounds = 20_000;
-    let start = std::time::Instant::now();
-    let mut n = 0u64;
-    let mut bytes_read = 0u64;
-    for _ in 0..rounds {
-        for f in &files {
-            bytes_read += f.len() as u64;
-            read_bytes(Path::new("x.json"), f, &mut |e| {
-                if matches!(e, FeedEvent::Record(_)) {
-                    n += 1;
-                }
-            });
-        }
-    }
-    let secs = start.elapsed().as_secs_f64();
-    eprintln!(
-        "{n} CVE 5 records in {secs:.2} s: {:.0} records/s, {:.0} MB/s",
-        n as f64 / secs,
-        bytes_read as f64 / secs / 1e6
-    );
-    assert_eq!(n, rounds * files.len() as u64);
-}
