@@ -154,12 +154,6 @@ impl Aliases {
     pub fn info(&self, key: &ProductKey) -> Option<&ProductInfo> {
         self.info.get(key)
     }
-
-    /// Whether `vendor` names a vendor the table knows (so a name-token
-    /// match under it is meaningful).
-    pub fn knows_vendor(&self, vendor_id: &str) -> bool {
-        self.vendors.values().any(|v| v == vendor_id)
-    }
 }
 
 /// Lower case; trademark signs (and their common mojibake) removed; only

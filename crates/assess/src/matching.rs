@@ -942,13 +942,11 @@ fn judge(
                 affected_hit = Some((r, interpreted));
             }
             (Eval::In { .. }, Status::Unaffected) => unaffected_hit = unaffected_hit.or(Some(r)),
-            (Eval::In { .. }, Status::Unknown) | (Eval::Unknown(_), Status::Affected)
-                if unknown.is_none() =>
-            {
-                let reason = match eval_reason(scheme, r, version, is_ours) {
-                    Some(reason) => reason,
-                    None => format!("the status of {version} is not known to the source"),
-                };
+            (Eval::Unknown(reason), Status::Affected) if unknown.is_none() => {
+                unknown = Some((r.text.clone(), reason));
+            }
+            (Eval::In { .. }, Status::Unknown) if unknown.is_none() => {
+                let reason = format!("the status of {version} is not known to the source");
                 unknown = Some((r.text.clone(), reason));
             }
             _ => {}
@@ -1262,19 +1260,6 @@ fn bounds(s: Scheme, r: &VersionRange) -> impl Iterator<Item = String> {
 
 fn is_open_start(v: &str) -> bool {
     matches!(v.trim(), "" | "0" | "*" | "-")
-}
-
-fn eval_reason(
-    scheme: Option<Scheme>,
-    r: &VersionRange,
-    version: &str,
-    is_ours: &dyn Fn(&str) -> bool,
-) -> Option<String> {
-    let s = scheme?;
-    match eval_range(s, r, version, is_ours) {
-        Eval::Unknown(reason) => Some(reason),
-        _ => None,
-    }
 }
 
 /// `A to B` (also `A through B`, `A - B`) pairs and lone versions in free
