@@ -231,7 +231,7 @@ async fn status(cli: &Cli, json_out: bool, lang: Lang) -> Result<ExitCode> {
     inst.store.close().await;
     let read = read?;
     let (counts, newest) = (read.per_kind, read.newest);
-    let newest = newest.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+    let newest = newest.map(sekimori_types::rfc3339);
     if json_out {
         let map: serde_json::Map<String, serde_json::Value> =
             counts.iter().map(|(k, n)| (k.clone(), json!(n))).collect();
@@ -254,7 +254,7 @@ async fn status(cli: &Cli, json_out: bool, lang: Lang) -> Result<ExitCode> {
 }
 
 /// Reads feed files directly (no store).
-fn read_feed_files(paths: &[PathBuf], lang: Lang) -> (FeedSet, Vec<InputError>) {
+fn read_feed_files(paths: &[PathBuf]) -> (FeedSet, Vec<InputError>) {
     let mut set = FeedSet::default();
     let mut errors = Vec::new();
     feeds::read_paths(paths, &mut |event| match event {
@@ -262,7 +262,6 @@ fn read_feed_files(paths: &[PathBuf], lang: Lang) -> (FeedSet, Vec<InputError>) 
         FeedEvent::Error(e) => errors.push(e),
         FeedEvent::Progress { .. } => {}
     });
-    let _ = lang;
     (set, errors)
 }
 
@@ -303,29 +302,30 @@ fn without_description(record: FeedRecord) -> FeedRecord {
     }
 }
 
-async fn store_inventory(store: &Store) -> Result<Vec<InventoryItem>> {
+/// The sensor's observed devices (at most 5,000, the store's largest page).
+async fn store_observed(store: &Store) -> Result<Vec<sekimori_store::InventoryAsset>> {
     let filter = sekimori_store::InventoryFilter { limit: 5000, ..Default::default() };
-    let assets = store.list_observed(&filter).await?;
-    Ok(assets
-        .into_iter()
-        .map(|a| InventoryItem {
-            id: a.id.to_string(),
-            name: a
-                .names
-                .first()
-                .cloned()
-                .or_else(|| a.ip.map(|ip| ip.to_string()))
-                .unwrap_or_else(|| a.key.clone()),
-            vendor: a.vendor.or(a.mac_vendor),
-            product: a.product,
-            version: a.version,
-            ips: a.ips.iter().map(ToString::to_string).collect(),
-            mac: a.mac,
-            role: a.role,
-            source: "sensor:store".to_owned(),
-            ..Default::default()
-        })
-        .collect())
+    Ok(store.list_observed(&filter).await?)
+}
+
+async fn store_inventory(store: &Store) -> Result<Vec<InventoryItem>> {
+    Ok(store_observed(store).await?.iter().map(observed_item).collect())
+}
+
+/// An observed device as an inventory item.
+fn observed_item(a: &sekimori_store::InventoryAsset) -> InventoryItem {
+    InventoryItem {
+        id: a.id.to_string(),
+        name: observed_name(a),
+        vendor: a.vendor.clone().or_else(|| a.mac_vendor.clone()),
+        product: a.product.clone(),
+        version: a.version.clone(),
+        ips: a.ips.iter().map(ToString::to_string).collect(),
+        mac: a.mac.clone(),
+        role: a.role.clone(),
+        source: "sensor:store".to_owned(),
+        ..Default::default()
+    }
 }
 
 fn fails(f: &Finding, on: FailOn) -> bool {
@@ -384,7 +384,7 @@ pub async fn assess(cli: &Cli, args: &AssessArgs, lang: Lang) -> Result<ExitCode
         feeds
     } else {
         let paths = args.feeds.clone();
-        let (set, errors) = tokio::task::spawn_blocking(move || read_feed_files(&paths, lang))
+        let (set, errors) = tokio::task::spawn_blocking(move || read_feed_files(&paths))
             .await
             .context("the feed reader stopped")?;
         warnings.extend(errors);
@@ -470,12 +470,6 @@ fn render(
     })
 }
 
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 fn report_lang(lang: Lang) -> report::Lang {
     match lang {
         Lang::Ja => report::Lang::Ja,
@@ -493,7 +487,7 @@ fn build_report(
     sources.sort();
     sources.dedup();
     report::Report {
-        generated_at: now_rfc3339(),
+        generated_at: sekimori_types::rfc3339(time::OffsetDateTime::now_utc()),
         lang: report_lang(lang),
         inventory: report::InventorySummary { items_read: items.len(), sources },
         feeds: feeds.summary(),
@@ -528,7 +522,7 @@ pub async fn checklist(cli: &Cli, args: &ChecklistArgs, lang: Lang) -> Result<Ex
         (None, Vec::new())
     } else {
         let paths = args.feeds.clone();
-        let (set, errors) = tokio::task::spawn_blocking(move || read_feed_files(&paths, lang))
+        let (set, errors) = tokio::task::spawn_blocking(move || read_feed_files(&paths))
             .await
             .context("the feed reader stopped")?;
         (Some(set), errors)
@@ -543,7 +537,11 @@ pub async fn checklist(cli: &Cli, args: &ChecklistArgs, lang: Lang) -> Result<Ex
     let answers = checklist::answer(&checklist::builtin(), &evidence);
     let text = match args.format {
         ChecklistFormat::Json => checklist::to_json(&answers),
-        ChecklistFormat::Html => checklist::to_html(&answers, &now_rfc3339(), report_lang(lang)),
+        ChecklistFormat::Html => checklist::to_html(
+            &answers,
+            &sekimori_types::rfc3339(time::OffsetDateTime::now_utc()),
+            report_lang(lang),
+        ),
     };
     match &args.output {
         Some(path) => write_file(path, &text)?,
@@ -568,9 +566,7 @@ async fn gather_evidence(
         ev.ledger_items = Some(ledger_items.len());
     }
 
-    let observed = store
-        .list_observed(&sekimori_store::InventoryFilter { limit: 5000, ..Default::default() })
-        .await?;
+    let observed = store_observed(store).await?;
     if !observed.is_empty() {
         ev.observed_assets = Some(observed.len());
         let unmanaged: Vec<String> = observed
@@ -626,11 +622,8 @@ async fn gather_evidence(
 
     let verified = store.verify_audit(&store.public_key()).await?;
     let first = store.audit_records(1, 1).await?;
-    let oldest = first.first().and_then(|r| {
-        sekimori_types::from_micros(r.ts_micros)
-            .format(&time::format_description::well_known::Rfc3339)
-            .ok()
-    });
+    let oldest =
+        first.first().map(|r| sekimori_types::rfc3339(sekimori_types::from_micros(r.ts_micros)));
     ev.audit_log = Some(AuditEvidence {
         records: verified.as_ref().map_or(0, |r| r.records),
         chain_verified: verified.is_ok(),
@@ -643,7 +636,7 @@ async fn gather_evidence(
     };
     if feeds.vulnerabilities() + feeds.kev_entries() > 0 {
         let mut items = ledger;
-        items.extend(store_inventory(store).await?);
+        items.extend(observed.iter().map(observed_item));
         if !items.is_empty() {
             let aliases = Aliases::bundled();
             let findings = Matcher::new(&feeds, &aliases).run(&items, MatchOptions::default());
