@@ -463,10 +463,9 @@ impl<'a> Matcher<'a> {
         // KEV entries with no record to compare versions against.
         for (key, _) in &keys {
             for cve in self.kev_by_key.get(key).map(Vec::as_slice).unwrap_or(&[]) {
-                if self.cves_with_records.contains(cve)
-                    || cves.binary_search(&cve.as_str()).is_ok()
-                    || found.iter().any(|f| f.cve == *cve)
-                {
+                // A CVE with records was judged above; one listed under two
+                // of the item's keys is reported once.
+                if self.cves_with_records.contains(cve) || found.iter().any(|f| f.cve == *cve) {
                     continue;
                 }
                 if let Some(f) = self.kev_only_finding(item, cve, key) {
