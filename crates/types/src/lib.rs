@@ -15,10 +15,15 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 mod access;
+mod alert;
 mod lang;
 pub use access::{
     AccessRequest, AccessStatus, Approval, CloseReason, NewAccessRequest, RecordingInfo,
     RequestState, TunnelCredential, TunnelSession, maintained_by_company_of, may_approve,
+};
+pub use alert::{
+    Alert, AlertDraft, AlertKind, AlertSeverity, AlertState, Evidence, EvidenceAsset, EvidenceFlow,
+    MAX_EVIDENCE_FLOWS,
 };
 pub use lang::{Lang, Localized};
 
@@ -151,6 +156,10 @@ id_type!(
 id_type!(
     /// One tunnelled TCP connection, with its record.
     TunnelSessionId
+);
+id_type!(
+    /// A stored alert.
+    AlertId
 );
 
 /// What a person may do. There is no "superuser" beyond `Admin`, and no
