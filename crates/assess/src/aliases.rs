@@ -81,6 +81,8 @@ pub struct Aliases {
     products: HashMap<(String, String), String>,
     /// Product identities → what the table says of them.
     info: HashMap<ProductKey, ProductInfo>,
+    /// Fingerprint of the texts the table was made from, in order.
+    fingerprint: u64,
 }
 
 impl Aliases {
@@ -105,6 +107,7 @@ impl Aliases {
             let location = e.span().map(|s| format!("byte {}", s.start)).unwrap_or_default();
             InputError::new(path, location, e.message().to_owned())
         })?;
+        self.fingerprint = fnv1a(self.fingerprint, text.as_bytes());
         for v in file.vendor {
             let id = normalise_vendor(&v.id);
             for name in v.names.iter().chain(std::iter::once(&v.id)) {
@@ -150,10 +153,28 @@ impl Aliases {
         (ProductKey { vendor: vendor_id, product: p }, false)
     }
 
+    /// A fingerprint of the table's content (the texts it was made from):
+    /// product identities made with tables of equal fingerprints are equal.
+    /// Stored with the identities an advisory record is filed under.
+    pub fn fingerprint(&self) -> String {
+        format!("aliases-v1-{:016x}", self.fingerprint)
+    }
+
     /// What the table says of a product identity.
     pub fn info(&self, key: &ProductKey) -> Option<&ProductInfo> {
         self.info.get(key)
     }
+}
+
+/// FNV-1a (64-bit) over `bytes`, continuing from `state` (0: a fresh
+/// start). A change detector for the table, not a security measure.
+fn fnv1a(state: u64, bytes: &[u8]) -> u64 {
+    let mut h = if state == 0 { 0xcbf2_9ce4_8422_2325 } else { state };
+    for b in bytes.iter().chain(b"\0") {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 /// Lower case; trademark signs (and their common mojibake) removed; only
@@ -229,6 +250,20 @@ mod tests {
         let mut a = Aliases::default();
         a.add_toml(Path::new("data/aliases.toml"), BUNDLED).expect("bundled aliases parse");
         assert!(a.products.len() > 40);
+    }
+
+    #[test]
+    fn fingerprint_follows_the_content() {
+        let bundled = Aliases::bundled();
+        assert_eq!(bundled.fingerprint(), Aliases::bundled().fingerprint());
+        let mut site = Aliases::bundled();
+        site.add_toml(
+            Path::new("site.toml"),
+            "[[vendor]]\nid = \"acme\"\nnames = [\"Acme Corp\"]\n",
+        )
+        .unwrap();
+        assert_ne!(site.fingerprint(), bundled.fingerprint());
+        assert_ne!(Aliases::default().fingerprint(), bundled.fingerprint());
     }
 
     #[test]

@@ -685,6 +685,145 @@ fn first_fix(affected: &Affected, vuln: &Vulnerability) -> Option<String> {
     texts.next().or_else(|| fixes.filter_map(|r| r.details.clone()).next())
 }
 
+/// One product identity an advisory entry is filed under, with the product
+/// as the entry writes it (the words name-word matching ties on).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Filed {
+    pub key: ProductKey,
+    pub name: String,
+}
+
+/// Works out where vulnerability records are filed: the identities
+/// [`Matcher`] indexes their entries under. Kept with each stored record
+/// (with the alias table's [`Aliases::fingerprint`]), so an assessment can
+/// read only the records its assets can match ([`Selection`]).
+pub struct Filer<'a> {
+    cache: KeyCache<'a>,
+}
+
+impl std::fmt::Debug for Filer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Filer").field("names", &self.cache.known.len()).finish()
+    }
+}
+
+impl<'a> Filer<'a> {
+    pub fn new(aliases: &'a Aliases) -> Self {
+        Filer { cache: KeyCache { aliases, known: Map::default() } }
+    }
+
+    /// Where `v` is filed, each identity and name once, sorted.
+    pub fn filed(&mut self, v: &Vulnerability) -> Vec<Filed> {
+        let mut out = Vec::new();
+        for a in &v.affected {
+            for key in affected_keys(&mut self.cache, a) {
+                out.push(Filed { key, name: a.product.clone() });
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// Which filed records matching some items can touch, worked out in two
+/// rounds against wherever the filings are kept:
+///
+/// 1. the records filed under any [`Selection::identities`] (every key an
+///    item is looked up under) — all of them, so each key's entries are
+///    exactly what the whole feed would give;
+/// 2. for the items none of whose identities has a record, name-word
+///    matching: the names filed under [`Selection::word_vendors`] are read
+///    and [`Selection::word_ties`] picks the identities they tie with,
+///    whose records are then read too.
+///
+/// A [`Matcher`] over those records, plus every record of each CVE they
+/// name (scores, titles) and of every KEV CVE (a KEV entry with a record
+/// is judged by the record), gives the findings the whole feed gives
+/// (tested: `selection_gives_the_findings_of_the_whole_feed`).
+#[derive(Debug)]
+pub struct Selection {
+    /// Per item: its identities, and its name-word probes (vendor, words).
+    items: Vec<(Vec<ProductKey>, Vec<(String, Vec<String>)>)>,
+}
+
+impl Selection {
+    pub fn new(aliases: &Aliases, items: &[InventoryItem]) -> Self {
+        let items = items
+            .iter()
+            .map(|item| {
+                let keys = item_keys(aliases, item);
+                let probes = keys
+                    .iter()
+                    .filter(|(_, by)| *by == MatchedBy::Name)
+                    .map(|(k, _)| (k.vendor.clone(), words(&key_source_name(item, k))))
+                    .filter(|(_, w)| distinctive(w))
+                    .collect();
+                (keys.into_iter().map(|(k, _)| k).collect(), probes)
+            })
+            .collect();
+        Selection { items }
+    }
+
+    /// Every identity an item is looked up under, each once, sorted.
+    pub fn identities(&self) -> Vec<ProductKey> {
+        let mut all: Vec<ProductKey> = self.items.iter().flat_map(|(k, _)| k.clone()).collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    fn unmatched<'s>(
+        &'s self,
+        filed: &'s Set<&ProductKey>,
+    ) -> impl Iterator<Item = &'s [(String, Vec<String>)]> + 's {
+        self.items
+            .iter()
+            .filter(|(keys, _)| !keys.iter().any(|k| filed.contains(k)))
+            .map(|(_, probes)| probes.as_slice())
+    }
+
+    /// The vendors whose filed names round 2 needs, given the identities
+    /// round 1 found records under.
+    pub fn word_vendors(&self, filed: &[ProductKey]) -> Vec<String> {
+        let filed: Set<&ProductKey> = filed.iter().collect();
+        let mut vendors: Vec<String> =
+            self.unmatched(&filed).flatten().map(|(v, _)| v.clone()).collect();
+        vendors.sort();
+        vendors.dedup();
+        vendors
+    }
+
+    /// Of `names` (identity, name as filed) under the word vendors, the
+    /// identities some unmatched item ties with by name words.
+    pub fn word_ties(
+        &self,
+        filed: &[ProductKey],
+        names: &[(ProductKey, String)],
+    ) -> Vec<ProductKey> {
+        let filed: Set<&ProductKey> = filed.iter().collect();
+        let probes: Vec<&(String, Vec<String>)> = self.unmatched(&filed).flatten().collect();
+        let mut out: Vec<ProductKey> = names
+            .iter()
+            .filter(|(key, name)| {
+                if name.is_empty() {
+                    return false;
+                }
+                let adv_words = words(name);
+                probes.iter().any(|(vendor, item_words)| {
+                    *vendor == key.vendor
+                        && (subset(item_words, &adv_words)
+                            || (distinctive(&adv_words) && subset(&adv_words, item_words)))
+                })
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
 /// Product keys already worked out while indexing: feeds repeat the same
 /// vendor and product names many times.
 struct KeyCache<'a> {

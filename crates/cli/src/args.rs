@@ -158,8 +158,9 @@ pub struct AssessArgs {
     /// the feeds, indexing, matching; counts of assets, records, findings.
     #[arg(long)]
     pub stats: bool,
-    /// Benchmark reference: find candidates by scanning every advisory
-    /// entry instead of the index (same findings, slower).
+    /// Benchmark reference: read every stored record and find candidates
+    /// by scanning every advisory entry instead of the index (same
+    /// findings, slower).
     #[arg(long, hide = true)]
     pub linear_scan: bool,
 }

@@ -23,6 +23,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "access", include_str!("../migrations/sqlite/0002_access.sql")),
     (3, "inventory", include_str!("../migrations/sqlite/0003_inventory.sql")),
     (4, "advisories", include_str!("../migrations/sqlite/0004_advisories.sql")),
+    (5, "advisory_products", include_str!("../migrations/sqlite/0005_advisory_products.sql")),
 ];
 
 /// `(version, description, SQL)` of every PostgreSQL migration, in order.
@@ -31,6 +32,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "access", include_str!("../migrations/postgres/0002_access.sql")),
     (3, "inventory", include_str!("../migrations/postgres/0003_inventory.sql")),
     (4, "advisories", include_str!("../migrations/postgres/0004_advisories.sql")),
+    (5, "advisory_products", include_str!("../migrations/postgres/0005_advisory_products.sql")),
 ];
 
 impl Backend {

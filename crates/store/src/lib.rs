@@ -63,7 +63,8 @@ pub use repo::{
     ThrottleRepo, TunnelRepo, UserRepo, ZoneRepo,
 };
 pub use repo::{
-    AdvisoryCounts, AdvisoryRepo, AdvisoryRow, AdvisoryWrite, InventoryRepo, InventoryWrite,
+    AdvisoryCounts, AdvisoryFiling, AdvisoryRepo, AdvisoryRow, AdvisoryWrite, FiledProduct,
+    InventoryRepo, InventoryWrite,
 };
 
 use writer::{AppendJob, Msg, TypedJob, WriteTx, Writer};

@@ -660,6 +660,30 @@ pub struct AdvisoryRow {
     pub digest: String,
     /// The record, JSON.
     pub body: String,
+    /// Where a vulnerability record is filed (written with it; `None` when
+    /// read back, and for KEV and EPSS entries).
+    pub filing: Option<AdvisoryFiling>,
+}
+
+/// The product identities a vulnerability record is filed under, made
+/// with the alias table whose fingerprint is `keyed_with`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AdvisoryFiling {
+    /// Fingerprint of the alias table the identities were made with.
+    pub keyed_with: String,
+    /// The identities (each once).
+    pub products: Vec<FiledProduct>,
+}
+
+/// One product identity a record is filed under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FiledProduct {
+    /// The vendor identity (normalised).
+    pub vendor: String,
+    /// The product identity (normalised).
+    pub product: String,
+    /// The product as the record writes it.
+    pub name: String,
 }
 
 /// What one advisory import changed.
@@ -704,4 +728,62 @@ pub trait AdvisoryRepo {
 
     /// Record counts per kind, and when the newest record was imported.
     fn advisory_counts(&self) -> impl Future<Output = Result<AdvisoryCounts>> + Send;
+
+    /// Record counts per kind and source (`vulnerability`/`cve5`,
+    /// `kev`/`kev`, …), in that order.
+    fn advisory_sources(&self) -> impl Future<Output = Result<Vec<(String, String, u64)>>> + Send;
+
+    /// The records filed (with the alias table `keyed_with`) under any of
+    /// the `identities` (vendor, product): (vendor, product, record key),
+    /// in no particular order.
+    fn advisories_filed_under(
+        &self,
+        identities: &[(String, String)],
+        keyed_with: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String, String)>>> + Send;
+
+    /// The distinct (vendor, product, name) filings under the `vendors`,
+    /// made with the alias table `keyed_with`.
+    fn advisory_names_under(
+        &self,
+        vendors: &[String],
+        keyed_with: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String, String)>>> + Send;
+
+    /// The records with these keys (unknown keys are left out), in key order.
+    fn advisories_by_key(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<Vec<AdvisoryRow>>> + Send;
+
+    /// The records of `kind` about these CVEs, in key order.
+    fn advisories_by_cve(
+        &self,
+        kind: &str,
+        cves: &[String],
+    ) -> impl Future<Output = Result<Vec<AdvisoryRow>>> + Send;
+
+    /// Up to `limit` vulnerability records not filed with the alias table
+    /// `keyed_with` (imported before filing existed, or filed with another
+    /// table), with keys after `after`, in key order.
+    fn advisories_not_filed(
+        &self,
+        keyed_with: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<AdvisoryRow>>> + Send;
+
+    /// How many vulnerability records are not filed with `keyed_with`
+    /// (cheap: reads an index).
+    fn advisories_not_filed_count(
+        &self,
+        keyed_with: &str,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Files records again: replaces the filings of the records with these
+    /// keys (records that no longer exist are skipped).
+    fn file_advisories(
+        &self,
+        filings: &[(String, AdvisoryFiling)],
+    ) -> impl Future<Output = Result<()>> + Send;
 }

@@ -5,7 +5,9 @@
 
 mod common;
 
-use sekimori_store::{AdvisoryRepo, AdvisoryRow, AdvisoryWrite, AuditRepo, StoreError};
+use sekimori_store::{
+    AdvisoryFiling, AdvisoryRepo, AdvisoryRow, AdvisoryWrite, AuditRepo, FiledProduct, StoreError,
+};
 use sekimori_test_support::each_backend;
 
 fn row(key: &str, kind: &str, body: &str) -> AdvisoryRow {
@@ -15,6 +17,7 @@ fn row(key: &str, kind: &str, body: &str) -> AdvisoryRow {
         cve: key.rsplit(':').next().unwrap().into(),
         digest: format!("d-{body}"),
         body: body.into(),
+        filing: None,
     }
 }
 
@@ -116,5 +119,127 @@ async fn large_imports_span_jobs_and_statements() {
         }
         let w = s.upsert_advisories(&half).await.unwrap();
         assert_eq!(w, AdvisoryWrite { added: 0, updated: 2_161, unchanged: 2_160 }, "{b:?}");
+    }
+}
+
+fn filed(row: &mut AdvisoryRow, table: &str, products: &[(&str, &str, &str)]) {
+    row.filing = Some(AdvisoryFiling {
+        keyed_with: table.into(),
+        products: products
+            .iter()
+            .map(|(v, p, n)| FiledProduct {
+                vendor: (*v).into(),
+                product: (*p).into(),
+                name: (*n).into(),
+            })
+            .collect(),
+    });
+}
+
+#[tokio::test]
+async fn filings_select_records_and_follow_the_alias_table() {
+    for t in each_backend().await {
+        let s = &t.store;
+        let b = t.backend();
+        let mut pan = row("cve5:CVE-2024-3400", "vulnerability", "pan");
+        filed(&mut pan, "t1", &[("paloaltonetworks", "pan_os", "PAN-OS")]);
+        let mut forti = row("cve5:CVE-2024-21762", "vulnerability", "forti");
+        filed(
+            &mut forti,
+            "t1",
+            &[("fortinet", "fortios", "FortiOS, FortiProxy"), ("fortinet", "fortiproxy", "")],
+        );
+        let mut nvd = row("nvd:CVE-2024-21762", "vulnerability", "forti-nvd");
+        filed(&mut nvd, "t1", &[("fortinet", "fortios", "fortios")]);
+        let old = row("cve5:CVE-2021-34527", "vulnerability", "old"); // imported before filing
+        let kev = row("kev:CVE-2024-21762", "kev", "k");
+        let epss = row("epss:CVE-2024-21762", "epss", "e");
+        s.upsert_advisories(&[pan, forti.clone(), nvd, old, kev, epss]).await.unwrap();
+
+        let ids = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter().map(|(a, b)| ((*a).into(), (*b).into())).collect()
+        };
+        let mut hits = s
+            .advisories_filed_under(&ids(&[("fortinet", "fortios"), ("x", "y")]), "t1")
+            .await
+            .unwrap();
+        hits.sort();
+        let keys: Vec<&str> = hits.iter().map(|h| h.2.as_str()).collect();
+        assert_eq!(keys, ["cve5:CVE-2024-21762", "nvd:CVE-2024-21762"], "{b:?}");
+        // Filings made with another table do not count.
+        assert!(
+            s.advisories_filed_under(&ids(&[("fortinet", "fortios")]), "t2")
+                .await
+                .unwrap()
+                .is_empty(),
+            "{b:?}"
+        );
+        let mut names = s.advisory_names_under(&["fortinet".into()], "t1").await.unwrap();
+        names.sort();
+        assert_eq!(names.len(), 3, "{b:?}: {names:?}");
+        assert_eq!(names[2].2, "", "{b:?}");
+
+        assert_eq!(s.advisories_not_filed_count("t1").await.unwrap(), 1, "{b:?}");
+        assert_eq!(s.advisories_not_filed_count("t2").await.unwrap(), 4, "{b:?}");
+        let unfiled = s.advisories_not_filed("t1", None, 0).await.unwrap();
+        assert_eq!(unfiled.len(), 1, "{b:?}");
+        assert_eq!(unfiled[0].key, "cve5:CVE-2021-34527", "{b:?}");
+
+        // Filing again replaces the old identities.
+        let refiling = AdvisoryFiling {
+            keyed_with: "t1".into(),
+            products: vec![FiledProduct {
+                vendor: "microsoft".into(),
+                product: "windows".into(),
+                name: "Windows".into(),
+            }],
+        };
+        s.file_advisories(&[
+            ("cve5:CVE-2021-34527".into(), refiling.clone()),
+            ("cve5:CVE-1999-0001".into(), refiling), // no such record: skipped
+        ])
+        .await
+        .unwrap();
+        assert_eq!(s.advisories_not_filed_count("t1").await.unwrap(), 0, "{b:?}");
+        let win = s.advisories_filed_under(&ids(&[("microsoft", "windows")]), "t1").await.unwrap();
+        assert_eq!(win.len(), 1, "{b:?}");
+
+        // A changed record's old filing goes with it; an unchanged record
+        // filed with a new table is filed again.
+        let mut forti2 = row("cve5:CVE-2024-21762", "vulnerability", "forti-v2");
+        filed(&mut forti2, "t1", &[("fortinet", "fortiproxy", "FortiProxy")]);
+        let mut pan_t2 = row("cve5:CVE-2024-3400", "vulnerability", "pan");
+        filed(&mut pan_t2, "t2", &[("paloaltonetworks", "pan_os", "PAN-OS")]);
+        let w = s.upsert_advisories(&[forti2, pan_t2]).await.unwrap();
+        assert_eq!(w, AdvisoryWrite { added: 0, updated: 1, unchanged: 1 }, "{b:?}");
+        let fos = s.advisories_filed_under(&ids(&[("fortinet", "fortios")]), "t1").await.unwrap();
+        assert_eq!(fos.len(), 1, "{b:?}: only the NVD record is still FortiOS: {fos:?}");
+        let pan_os = ids(&[("paloaltonetworks", "pan_os")]);
+        let pan = s.advisories_filed_under(&pan_os, "t2").await.unwrap();
+        assert_eq!(pan.len(), 1, "{b:?}");
+
+        // By key and by CVE, in key order; sources counted.
+        let by_cve = s.advisories_by_cve("vulnerability", &["CVE-2024-21762".into()]).await;
+        let by_cve: Vec<String> = by_cve.unwrap().into_iter().map(|r| r.key).collect();
+        assert_eq!(by_cve, ["cve5:CVE-2024-21762", "nvd:CVE-2024-21762"], "{b:?}");
+        let by_key = s
+            .advisories_by_key(&["nvd:CVE-2024-21762".into(), "kev:CVE-2024-21762".into()])
+            .await
+            .unwrap();
+        assert_eq!(by_key[0].key, "kev:CVE-2024-21762", "{b:?}");
+        assert_eq!(by_key.len(), 2, "{b:?}");
+        let sources = s.advisory_sources().await.unwrap();
+        let sources: Vec<(&str, &str, u64)> =
+            sources.iter().map(|(k, s, n)| (k.as_str(), s.as_str(), *n)).collect();
+        assert_eq!(
+            sources,
+            [
+                ("epss", "epss", 1),
+                ("kev", "kev", 1),
+                ("vulnerability", "cve5", 3),
+                ("vulnerability", "nvd", 1)
+            ],
+            "{b:?}"
+        );
     }
 }

@@ -15,15 +15,19 @@ use serde_json::json;
 
 use sekimori_assess::InputError;
 use sekimori_assess::aliases::Aliases;
+use sekimori_assess::aliases::ProductKey;
 use sekimori_assess::checklist::{self, AuditEvidence, Evidence, FindingsEvidence};
 use sekimori_assess::feeds::{self, FeedEvent};
 use sekimori_assess::inventory::{self, InventoryItem};
-use sekimori_assess::matching::{FeedSet, Finding, MatchOptions, MatchStatus, Matcher};
-use sekimori_assess::model::{FeedRecord, Severity};
+use sekimori_assess::matching::{
+    FeedSet, Filer, Finding, MatchOptions, MatchStatus, Matcher, Selection,
+};
+use sekimori_assess::model::{FeedRecord, Severity, Vulnerability};
 use sekimori_assess::report;
 use sekimori_audit::AuditEvent;
 use sekimori_store::{
-    AdvisoryRepo, AdvisoryRow, AdvisoryWrite, AssetRepo, AuditRepo, InventoryRepo, Store, UserRepo,
+    AdvisoryFiling, AdvisoryRepo, AdvisoryRow, AdvisoryWrite, AssetRepo, AuditRepo, FiledProduct,
+    InventoryRepo, Store, UserRepo,
 };
 use sekimori_types::Lang;
 
@@ -55,11 +59,18 @@ struct ImportSummary {
     updated: u64,
     unchanged: u64,
     skipped: u64,
+    /// Stored records filed again (imported before filing, or under
+    /// another alias table).
+    refiled: u64,
     errors: Vec<InputError>,
 }
 
-fn row_of(record: &FeedRecord) -> Result<AdvisoryRow> {
+fn row_of(record: &FeedRecord, filer: &mut Filer<'_>, keyed_with: &str) -> Result<AdvisoryRow> {
     let body = serde_json::to_string(record).context("encoding a record")?;
+    let filing = match record {
+        FeedRecord::Vulnerability(v) => Some(filing_of(v, filer, keyed_with)),
+        _ => None,
+    };
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes());
     let (kind, cve) = match record {
         FeedRecord::Vulnerability(v) => ("vulnerability", v.id.clone()),
@@ -72,7 +83,48 @@ fn row_of(record: &FeedRecord) -> Result<AdvisoryRow> {
         cve,
         digest: hex::encode(digest.as_ref()),
         body,
+        filing,
     })
+}
+
+/// Where a vulnerability record is filed (see `matching::Selection`).
+fn filing_of(v: &Vulnerability, filer: &mut Filer<'_>, keyed_with: &str) -> AdvisoryFiling {
+    AdvisoryFiling {
+        keyed_with: keyed_with.to_owned(),
+        products: filer
+            .filed(v)
+            .into_iter()
+            .map(|f| FiledProduct { vendor: f.key.vendor, product: f.key.product, name: f.name })
+            .collect(),
+    }
+}
+
+/// Files again the stored records not filed with the bundled alias table
+/// (imported by an older version, or before the table changed). Returns
+/// how many.
+async fn refile(store: &Store, aliases: &Aliases) -> Result<u64> {
+    let keyed_with = aliases.fingerprint();
+    if store.advisories_not_filed_count(&keyed_with).await? == 0 {
+        return Ok(0);
+    }
+    let mut filer = Filer::new(aliases);
+    let mut after: Option<String> = None;
+    let mut n = 0;
+    loop {
+        let page = store.advisories_not_filed(&keyed_with, after.as_deref(), 2000).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        let mut filings = Vec::with_capacity(page.len());
+        for row in &page {
+            let v: Vulnerability = serde_json::from_str(&row.body).with_context(|| {
+                format!("advisory record {} in the store is unreadable", row.key)
+            })?;
+            filings.push((row.key.clone(), filing_of(&v, &mut filer, &keyed_with)));
+        }
+        n += filings.len() as u64;
+        store.file_advisories(&filings).await?;
+    }
+    Ok(n)
 }
 
 fn progress_bar(quiet: bool) -> ProgressBar {
@@ -109,6 +161,9 @@ async fn import(cli: &Cli, args: &FeedsImportArgs, lang: Lang) -> Result<ExitCod
     });
 
     let mut summary = ImportSummary::default();
+    let aliases = Aliases::bundled();
+    let keyed_with = aliases.fingerprint();
+    let mut filer = Filer::new(&aliases);
     let mut batch: Vec<AdvisoryRow> = Vec::with_capacity(BATCH);
     let mut keys = std::collections::HashSet::new();
     let result: Result<()> = async {
@@ -120,7 +175,7 @@ async fn import(cli: &Cli, args: &FeedsImportArgs, lang: Lang) -> Result<ExitCod
                         FeedRecord::Kev(_) => summary.kev += 1,
                         FeedRecord::Epss(_) => summary.epss += 1,
                     }
-                    let row = row_of(&without_description(record))?;
+                    let row = row_of(&without_description(record), &mut filer, &keyed_with)?;
                     // The same record twice in one import (a file given twice,
                     // a CVE in two trees): the later one wins, in its own batch.
                     if !keys.insert(row.key.clone()) {
@@ -148,6 +203,7 @@ async fn import(cli: &Cli, args: &FeedsImportArgs, lang: Lang) -> Result<ExitCod
             }
         }
         flush(&inst.store, &mut batch, &mut summary).await?;
+        summary.refiled = refile(&inst.store, &aliases).await?;
         Ok(())
     }
     .await;
@@ -265,6 +321,21 @@ fn read_feed_files(paths: &[PathBuf]) -> (FeedSet, Vec<InputError>) {
     (set, errors)
 }
 
+/// A stored record, decoded.
+fn record_of(row: &AdvisoryRow) -> Result<FeedRecord> {
+    // The row's kind picks the type: reading the tagged enum would buffer
+    // every record first (twice the time on 300,000).
+    let record = match row.kind.as_str() {
+        "vulnerability" => serde_json::from_str(&row.body).map(FeedRecord::Vulnerability),
+        "kev" => serde_json::from_str(&row.body).map(FeedRecord::Kev),
+        "epss" => serde_json::from_str(&row.body).map(FeedRecord::Epss),
+        _ => serde_json::from_str::<FeedRecord>(&row.body),
+    }
+    .with_context(|| format!("advisory record {} in the store is unreadable", row.key))?;
+    Ok(without_description(record))
+}
+
+/// Every stored record (the naive reference; see [`store_feeds_for`]).
 async fn store_feeds(store: &Store) -> Result<FeedSet> {
     let mut set = FeedSet::default();
     let mut after: Option<String> = None;
@@ -272,20 +343,122 @@ async fn store_feeds(store: &Store) -> Result<FeedSet> {
         let page = store.advisories_page(None, after.as_deref(), 5000).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.key.clone());
-        for row in page {
-            // The row's kind picks the type: reading the tagged enum would
-            // buffer every record first (twice the time on 300,000).
-            let record = match row.kind.as_str() {
-                "vulnerability" => serde_json::from_str(&row.body).map(FeedRecord::Vulnerability),
-                "kev" => serde_json::from_str(&row.body).map(FeedRecord::Kev),
-                "epss" => serde_json::from_str(&row.body).map(FeedRecord::Epss),
-                _ => serde_json::from_str::<FeedRecord>(&row.body),
-            }
-            .with_context(|| format!("advisory record {} in the store is unreadable", row.key))?;
-            set.add(without_description(record));
+        for row in &page {
+            set.add(record_of(row)?);
         }
     }
     Ok(set)
+}
+
+/// Every stored record of `kind`, in key order.
+async fn stored_of_kind(store: &Store, kind: &str) -> Result<Vec<AdvisoryRow>> {
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.advisories_page(Some(kind), after.as_deref(), 5000).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        all.extend(page);
+    }
+    Ok(all)
+}
+
+/// The stored records matching `items` can touch (`matching::Selection`):
+/// those filed under the items' identities (and, for items with none, the
+/// identities their name words tie with), every record of the CVEs those
+/// are about and of every KEV CVE, records not yet filed, all KEV entries,
+/// and the EPSS scores of those CVEs. The findings are those of the whole
+/// store (the `--linear-scan` reference reads everything; a test and the
+/// benchmark compare them).
+async fn store_feeds_for(
+    store: &Store,
+    aliases: &Aliases,
+    items: &[InventoryItem],
+) -> Result<FeedSet> {
+    use std::collections::BTreeSet;
+    let keyed_with = aliases.fingerprint();
+    let selection = Selection::new(aliases, items);
+    let pairs = |keys: &[ProductKey]| -> Vec<(String, String)> {
+        keys.iter().map(|k| (k.vendor.clone(), k.product.clone())).collect()
+    };
+    let hits = store.advisories_filed_under(&pairs(&selection.identities()), &keyed_with).await?;
+    let mut filed: Vec<ProductKey> =
+        hits.iter().map(|(v, p, _)| ProductKey { vendor: v.clone(), product: p.clone() }).collect();
+    filed.sort();
+    filed.dedup();
+    let mut keys: BTreeSet<String> = hits.into_iter().map(|(_, _, k)| k).collect();
+    let vendors = selection.word_vendors(&filed);
+    if !vendors.is_empty() {
+        let names: Vec<(ProductKey, String)> = store
+            .advisory_names_under(&vendors, &keyed_with)
+            .await?
+            .into_iter()
+            .map(|(vendor, product, name)| (ProductKey { vendor, product }, name))
+            .collect();
+        let tied = selection.word_ties(&filed, &names);
+        if !tied.is_empty() {
+            let more = store.advisories_filed_under(&pairs(&tied), &keyed_with).await?;
+            keys.extend(more.into_iter().map(|(_, _, k)| k));
+        }
+    }
+
+    let kev = stored_of_kind(store, "kev").await?;
+    let mut vulns = store.advisories_by_key(&keys.into_iter().collect::<Vec<_>>()).await?;
+    if store.advisories_not_filed_count(&keyed_with).await? > 0 {
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.advisories_not_filed(&keyed_with, after.as_deref(), 5000).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.key.clone());
+            vulns.extend(page);
+        }
+    }
+    let cves: Vec<String> = vulns
+        .iter()
+        .map(|r| r.cve.clone())
+        .chain(kev.iter().map(|r| r.cve.clone()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    vulns.extend(store.advisories_by_cve("vulnerability", &cves).await?);
+    // Key order, as a read of the whole store gives them.
+    vulns.sort_by(|a, b| a.key.cmp(&b.key));
+    vulns.dedup_by(|a, b| a.key == b.key);
+    let epss = store.advisories_by_cve("epss", &cves).await?;
+
+    let mut set = FeedSet::default();
+    for row in vulns.iter().chain(&kev).chain(&epss) {
+        set.add(record_of(row)?);
+    }
+    Ok(set)
+}
+
+/// What the store holds, per source, for a report's summary.
+async fn stored_summary(store: &Store) -> Result<report::FeedSummary> {
+    let mut vulns = Vec::new();
+    let mut rest = Vec::new();
+    for (kind, source, n) in store.advisory_sources().await? {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        match kind.as_str() {
+            "vulnerability" => {
+                vulns.push(report::FeedCount { source, vulnerabilities: n, ..Default::default() })
+            }
+            "kev" => rest.push(report::FeedCount {
+                source: "kev".into(),
+                kev_entries: n,
+                ..Default::default()
+            }),
+            "epss" => rest.push(report::FeedCount {
+                source: "epss".into(),
+                epss_scores: n,
+                ..Default::default()
+            }),
+            _ => {}
+        }
+    }
+    rest.sort_by(|a, b| b.source.cmp(&a.source));
+    vulns.extend(rest);
+    Ok(report::FeedSummary { sources: vulns })
 }
 
 /// Matching and reports use titles, never descriptions (up to 4 KiB each,
@@ -362,33 +535,39 @@ pub async fn assess(cli: &Cli, args: &AssessArgs, lang: Lang) -> Result<ExitCode
         }
     }
     let need_store = args.feeds.is_empty() || args.inventory.is_empty() || args.observed;
-    let feeds = if need_store {
+    let stored = if need_store {
         let (inst, _) = super::open(cli).await?;
-        let result: Result<FeedSet> = async {
+        let result: Result<Option<(FeedSet, report::FeedSummary)>> = async {
             if args.inventory.is_empty() || args.observed {
                 items.extend(store_inventory(&inst.store).await?);
             }
-            if args.feeds.is_empty() {
-                store_feeds(&inst.store).await
-            } else {
-                Ok(FeedSet::default())
+            if !args.feeds.is_empty() {
+                return Ok(None);
             }
+            let set = if args.linear_scan {
+                store_feeds(&inst.store).await?
+            } else {
+                store_feeds_for(&inst.store, &aliases, &items).await?
+            };
+            Ok(Some((set, stored_summary(&inst.store).await?)))
         }
         .await;
         inst.store.close().await;
         result?
     } else {
-        FeedSet::default()
+        None
     };
-    let feeds = if args.feeds.is_empty() {
-        feeds
-    } else {
-        let paths = args.feeds.clone();
-        let (set, errors) = tokio::task::spawn_blocking(move || read_feed_files(&paths))
-            .await
-            .context("the feed reader stopped")?;
-        warnings.extend(errors);
-        set
+    let (feeds, summary) = match stored {
+        Some(stored) => stored,
+        None => {
+            let paths = args.feeds.clone();
+            let (set, errors) = tokio::task::spawn_blocking(move || read_feed_files(&paths))
+                .await
+                .context("the feed reader stopped")?;
+            warnings.extend(errors);
+            let summary = set.summary();
+            (set, summary)
+        }
     };
     for w in warnings.iter().take(ERRORS_SHOWN) {
         eprintln!("{}: {w}", lang.pick("スキップ", "skipped"));
@@ -402,7 +581,7 @@ pub async fn assess(cli: &Cli, args: &AssessArgs, lang: Lang) -> Result<ExitCode
             )
         );
     }
-    if feeds.vulnerabilities() + feeds.kev_entries() == 0 {
+    if summary.sources.iter().all(|c| c.vulnerabilities + c.kev_entries == 0) {
         eprintln!(
             "{}",
             lang.pick(
@@ -429,6 +608,7 @@ pub async fn assess(cli: &Cli, args: &AssessArgs, lang: Lang) -> Result<ExitCode
             json!({
                 "assets": items.len(),
                 "vulnerability_records": feeds.vulnerabilities(),
+                "vulnerability_records_available": summary.sources.iter().map(|c| c.vulnerabilities).sum::<usize>(),
                 "kev_entries": feeds.kev_entries(),
                 "findings": findings.len(),
                 "load_s": loaded.as_secs_f64(),
@@ -439,7 +619,7 @@ pub async fn assess(cli: &Cli, args: &AssessArgs, lang: Lang) -> Result<ExitCode
     }
     let failed = args.fail_on.is_some_and(|on| findings.iter().any(|f| fails(f, on)));
 
-    let text = render(args.format, &items, &feeds, findings, lang)?;
+    let text = render(args.format, &items, summary, findings, lang)?;
     match &args.output {
         Some(path) => write_file(path, &text)?,
         None => {
@@ -458,7 +638,7 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
 fn render(
     format: AssessFormat,
     items: &[InventoryItem],
-    feeds: &FeedSet,
+    feeds: report::FeedSummary,
     findings: Vec<Finding>,
     lang: Lang,
 ) -> Result<String> {
@@ -479,7 +659,7 @@ fn report_lang(lang: Lang) -> report::Lang {
 
 fn build_report(
     items: &[InventoryItem],
-    feeds: &FeedSet,
+    feeds: report::FeedSummary,
     findings: Vec<Finding>,
     lang: Lang,
 ) -> report::Report {
@@ -490,7 +670,7 @@ fn build_report(
         generated_at: sekimori_types::rfc3339(time::OffsetDateTime::now_utc()),
         lang: report_lang(lang),
         inventory: report::InventorySummary { items_read: items.len(), sources },
-        feeds: feeds.summary(),
+        feeds,
         findings,
     }
 }
@@ -630,18 +810,16 @@ async fn gather_evidence(
         oldest,
     });
 
+    let mut items = ledger;
+    items.extend(observed.iter().map(observed_item));
+    let aliases = Aliases::bundled();
     let feeds = match file_feeds {
         Some(f) => f,
-        None => store_feeds(store).await?,
+        None => store_feeds_for(store, &aliases, &items).await?,
     };
-    if feeds.vulnerabilities() + feeds.kev_entries() > 0 {
-        let mut items = ledger;
-        items.extend(observed.iter().map(observed_item));
-        if !items.is_empty() {
-            let aliases = Aliases::bundled();
-            let findings = Matcher::new(&feeds, &aliases).run(&items, MatchOptions::default());
-            ev.findings = Some(FindingsEvidence::from_findings(&findings));
-        }
+    if feeds.vulnerabilities() + feeds.kev_entries() > 0 && !items.is_empty() {
+        let findings = Matcher::new(&feeds, &aliases).run(&items, MatchOptions::default());
+        ev.findings = Some(FindingsEvidence::from_findings(&findings));
     }
     Ok(ev)
 }

@@ -10,7 +10,9 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::AssertSqlSafe;
 
-use crate::repo::{AdvisoryCounts, AdvisoryRepo, AdvisoryRow, AdvisoryWrite, Result};
+use crate::repo::{
+    AdvisoryCounts, AdvisoryFiling, AdvisoryRepo, AdvisoryRow, AdvisoryWrite, FiledProduct, Result,
+};
 use crate::row::Cols;
 use crate::writer::WriteTx;
 use crate::{Store, StoreError};
@@ -27,13 +29,80 @@ fn placeholders(start: usize, count: usize) -> String {
     (start..start + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
+/// The source of a record: its key's prefix (`cve5` of `cve5:CVE-…`).
+fn source_of(key: &str) -> &str {
+    key.split(':').next().unwrap_or(key)
+}
+
+/// Deletes the filings of `keys`.
+async fn unfile(conn: &mut sqlx::AnyConnection, keys: &[&str]) -> Result<()> {
+    for keys in keys.chunks(KEYS_PER_SELECT) {
+        let sql = format!(
+            "DELETE FROM advisory_products WHERE record_key IN ({})",
+            placeholders(1, keys.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for k in keys {
+            q = q.bind(k.to_string());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Writes the filings of records (their old filings must be gone).
+async fn file(conn: &mut sqlx::AnyConnection, rows: &[(&str, &AdvisoryFiling)]) -> Result<()> {
+    let mut products: Vec<(&str, &FiledProduct)> = Vec::new();
+    for (key, filing) in rows {
+        products.extend(filing.products.iter().map(|p| (*key, p)));
+    }
+    for chunk in products.chunks(ROWS_PER_INSERT * 2) {
+        let values = (0..chunk.len())
+            .map(|i| {
+                let b = i * 4;
+                format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO advisory_products (record_key, vendor, product, name) VALUES {values}"
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (key, p) in chunk {
+            q = q
+                .bind(key.to_string())
+                .bind(p.vendor.clone())
+                .bind(p.product.clone())
+                .bind(p.name.clone());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Sets `keyed_with` of records already filed again.
+async fn mark_filed(
+    conn: &mut sqlx::AnyConnection,
+    rows: &[(&str, &AdvisoryFiling)],
+) -> Result<()> {
+    for (key, filing) in rows {
+        sqlx::query("UPDATE advisory_records SET keyed_with = $1 WHERE key = $2")
+            .bind(filing.keyed_with.clone())
+            .bind(key.to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 async fn write_chunk(tx: &mut WriteTx<'_>, chunk: &[AdvisoryRow]) -> Result<AdvisoryWrite> {
     let now = tx.now_micros();
     let conn = tx.conn();
-    let mut stored: HashMap<String, String> = HashMap::new();
+    // key → (digest, keyed_with)
+    let mut stored: HashMap<String, (String, Option<String>)> = HashMap::new();
     for keys in chunk.chunks(KEYS_PER_SELECT) {
         let sql = format!(
-            "SELECT key, digest FROM advisory_records WHERE key IN ({})",
+            "SELECT key, digest, keyed_with FROM advisory_records WHERE key IN ({})",
             placeholders(1, keys.len())
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -42,42 +111,66 @@ async fn write_chunk(tx: &mut WriteTx<'_>, chunk: &[AdvisoryRow]) -> Result<Advi
         }
         for row in q.fetch_all(&mut *conn).await? {
             let c = Cols::new(&row, "advisory_records");
-            stored.insert(c.string("key")?, c.string("digest")?);
+            stored.insert(c.string("key")?, (c.string("digest")?, c.opt_string("keyed_with")?));
         }
     }
     let mut out = AdvisoryWrite::default();
     let mut fresh: Vec<&AdvisoryRow> = Vec::new();
     let mut changed: Vec<&AdvisoryRow> = Vec::new();
+    // Unchanged records filed with another alias table: filed again.
+    let mut refile: Vec<(&str, &AdvisoryFiling)> = Vec::new();
     for r in chunk {
         match stored.get(&r.key) {
             None => fresh.push(r),
-            Some(d) if *d == r.digest => out.unchanged += 1,
+            Some((d, keyed)) if *d == r.digest => {
+                out.unchanged += 1;
+                if let Some(f) = &r.filing
+                    && keyed.as_deref() != Some(f.keyed_with.as_str())
+                {
+                    refile.push((r.key.as_str(), f));
+                }
+            }
             Some(_) => changed.push(r),
         }
     }
     // A changed record is deleted and inserted again: one portable statement.
-    for keys in changed.chunks(KEYS_PER_SELECT) {
+    let changed_keys: Vec<&str> = changed.iter().map(|r| r.key.as_str()).collect();
+    for keys in changed_keys.chunks(KEYS_PER_SELECT) {
         let sql =
             format!("DELETE FROM advisory_records WHERE key IN ({})", placeholders(1, keys.len()));
         let mut q = sqlx::query(AssertSqlSafe(sql));
-        for r in keys {
-            q = q.bind(r.key.clone());
+        for k in keys {
+            q = q.bind(k.to_string());
         }
         q.execute(&mut *conn).await?;
     }
+    let refile_keys: Vec<&str> = refile.iter().map(|(k, _)| *k).collect();
+    unfile(conn, &changed_keys).await?;
+    unfile(conn, &refile_keys).await?;
     out.added = fresh.len() as u64;
     out.updated = changed.len() as u64;
     let all: Vec<&AdvisoryRow> = fresh.into_iter().chain(changed).collect();
     for rows in all.chunks(ROWS_PER_INSERT) {
         let values = (0..rows.len())
             .map(|i| {
-                let b = i * 6;
-                format!("(${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
+                let b = i * 8;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                )
             })
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "INSERT INTO advisory_records (key, kind, cve, digest, body, imported_at) VALUES {values}"
+            "INSERT INTO advisory_records \
+             (key, kind, cve, digest, body, imported_at, source, keyed_with) VALUES {values}"
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for r in rows {
@@ -87,11 +180,30 @@ async fn write_chunk(tx: &mut WriteTx<'_>, chunk: &[AdvisoryRow]) -> Result<Advi
                 .bind(r.cve.clone())
                 .bind(r.digest.clone())
                 .bind(r.body.clone())
-                .bind(now);
+                .bind(now)
+                .bind(source_of(&r.key).to_owned())
+                .bind(r.filing.as_ref().map(|f| f.keyed_with.clone()));
         }
         q.execute(&mut *conn).await?;
     }
+    let filed: Vec<(&str, &AdvisoryFiling)> =
+        all.iter().filter_map(|r| r.filing.as_ref().map(|f| (r.key.as_str(), f))).collect();
+    file(conn, &filed).await?;
+    file(conn, &refile).await?;
+    mark_filed(conn, &refile).await?;
     Ok(out)
+}
+
+fn advisory_row(row: &sqlx::any::AnyRow) -> Result<AdvisoryRow> {
+    let c = Cols::new(row, "advisory_records");
+    Ok(AdvisoryRow {
+        key: c.string("key")?,
+        kind: c.string("kind")?,
+        cve: c.string("cve")?,
+        digest: c.string("digest")?,
+        body: c.string("body")?,
+        filing: None,
+    })
 }
 
 impl AdvisoryRepo for Store {
@@ -141,18 +253,7 @@ impl AdvisoryRepo for Store {
             q = q.bind(b);
         }
         let rows = q.fetch_all(&mut *conn).await?;
-        rows.iter()
-            .map(|row| {
-                let c = Cols::new(row, "advisory_records");
-                Ok(AdvisoryRow {
-                    key: c.string("key")?,
-                    kind: c.string("kind")?,
-                    cve: c.string("cve")?,
-                    digest: c.string("digest")?,
-                    body: c.string("body")?,
-                })
-            })
-            .collect()
+        rows.iter().map(advisory_row).collect()
     }
 
     async fn advisory_counts(&self) -> Result<AdvisoryCounts> {
@@ -173,5 +274,191 @@ impl AdvisoryRepo for Store {
             }
         }
         Ok(AdvisoryCounts { per_kind: counts, newest: newest.map(sekimori_types::from_micros) })
+    }
+
+    async fn advisory_sources(&self) -> Result<Vec<(String, String, u64)>> {
+        let mut conn = self.reader().acquire().await?;
+        let rows = sqlx::query(
+            "SELECT kind, source, COUNT(*) AS n FROM advisory_records \
+             GROUP BY kind, source ORDER BY kind, source",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let c = Cols::new(row, "advisory_records");
+                Ok((c.string("kind")?, c.opt_string("source")?.unwrap_or_default(), c.u64("n")?))
+            })
+            .collect()
+    }
+
+    async fn advisories_filed_under(
+        &self,
+        identities: &[(String, String)],
+        keyed_with: &str,
+    ) -> Result<Vec<(String, String, String)>> {
+        let mut conn = self.reader().acquire().await?;
+        let mut out = Vec::new();
+        for chunk in identities.chunks(KEYS_PER_SELECT / 2) {
+            let cond = (0..chunk.len())
+                .map(|i| format!("(p.vendor = ${} AND p.product = ${})", 2 * i + 2, 2 * i + 3))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let sql = format!(
+                "SELECT DISTINCT p.vendor, p.product, p.record_key FROM advisory_products p \
+                 JOIN advisory_records r ON r.key = p.record_key AND r.keyed_with = $1 \
+                 WHERE {cond}"
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(keyed_with.to_owned());
+            for (v, p) in chunk {
+                q = q.bind(v.clone()).bind(p.clone());
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                let c = Cols::new(&row, "advisory_products");
+                out.push((c.string("vendor")?, c.string("product")?, c.string("record_key")?));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn advisory_names_under(
+        &self,
+        vendors: &[String],
+        keyed_with: &str,
+    ) -> Result<Vec<(String, String, String)>> {
+        let mut conn = self.reader().acquire().await?;
+        let mut out = Vec::new();
+        for chunk in vendors.chunks(KEYS_PER_SELECT) {
+            let sql = format!(
+                "SELECT DISTINCT p.vendor, p.product, p.name FROM advisory_products p \
+                 JOIN advisory_records r ON r.key = p.record_key AND r.keyed_with = $1 \
+                 WHERE p.vendor IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(keyed_with.to_owned());
+            for v in chunk {
+                q = q.bind(v.clone());
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                let c = Cols::new(&row, "advisory_products");
+                out.push((c.string("vendor")?, c.string("product")?, c.string("name")?));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn advisories_by_key(&self, keys: &[String]) -> Result<Vec<AdvisoryRow>> {
+        let mut conn = self.reader().acquire().await?;
+        let mut out = Vec::new();
+        for chunk in keys.chunks(KEYS_PER_SELECT) {
+            let sql = format!(
+                "SELECT key, kind, cve, digest, body FROM advisory_records WHERE key IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for k in chunk {
+                q = q.bind(k.clone());
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                out.push(advisory_row(&row)?);
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out.dedup_by(|a, b| a.key == b.key);
+        Ok(out)
+    }
+
+    async fn advisories_by_cve(&self, kind: &str, cves: &[String]) -> Result<Vec<AdvisoryRow>> {
+        let mut conn = self.reader().acquire().await?;
+        let mut out = Vec::new();
+        for chunk in cves.chunks(KEYS_PER_SELECT) {
+            let sql = format!(
+                "SELECT key, kind, cve, digest, body FROM advisory_records \
+                 WHERE kind = $1 AND cve IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(kind.to_owned());
+            for c in chunk {
+                q = q.bind(c.clone());
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                out.push(advisory_row(&row)?);
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out.dedup_by(|a, b| a.key == b.key);
+        Ok(out)
+    }
+
+    async fn advisories_not_filed(
+        &self,
+        keyed_with: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AdvisoryRow>> {
+        let limit = if limit == 0 { MAX_PAGE } else { limit.min(MAX_PAGE) };
+        let mut conn = self.reader().acquire().await?;
+        let sql = format!(
+            "SELECT key, kind, cve, digest, body FROM advisory_records \
+             WHERE kind = 'vulnerability' AND (keyed_with IS NULL OR keyed_with <> $1) \
+             AND key > $2 ORDER BY key LIMIT {limit}"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(keyed_with.to_owned())
+            .bind(after.unwrap_or("").to_owned())
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.iter().map(advisory_row).collect()
+    }
+
+    async fn advisories_not_filed_count(&self, keyed_with: &str) -> Result<u64> {
+        let mut conn = self.reader().acquire().await?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM advisory_records \
+             WHERE kind = 'vulnerability' AND (keyed_with IS NULL OR keyed_with <> $1)",
+        )
+        .bind(keyed_with.to_owned())
+        .fetch_one(&mut *conn)
+        .await?;
+        Cols::new(&row, "advisory_records").u64("n")
+    }
+
+    async fn file_advisories(&self, filings: &[(String, AdvisoryFiling)]) -> Result<()> {
+        for chunk in filings.chunks(ROWS_PER_JOB) {
+            let chunk = chunk.to_vec();
+            self.write(move |tx| {
+                Box::pin(async move {
+                    let conn = tx.conn();
+                    let keys: Vec<&str> = chunk.iter().map(|(k, _)| k.as_str()).collect();
+                    // Only records that exist are filed.
+                    let mut present: HashSet<String> = HashSet::new();
+                    for part in keys.chunks(KEYS_PER_SELECT) {
+                        let sql = format!(
+                            "SELECT key FROM advisory_records WHERE key IN ({})",
+                            placeholders(1, part.len())
+                        );
+                        let mut q = sqlx::query(AssertSqlSafe(sql));
+                        for k in part {
+                            q = q.bind(k.to_string());
+                        }
+                        for row in q.fetch_all(&mut *conn).await? {
+                            present.insert(Cols::new(&row, "advisory_records").string("key")?);
+                        }
+                    }
+                    let rows: Vec<(&str, &AdvisoryFiling)> = chunk
+                        .iter()
+                        .filter(|(k, _)| present.contains(k))
+                        .map(|(k, f)| (k.as_str(), f))
+                        .collect();
+                    let keys: Vec<&str> = rows.iter().map(|(k, _)| *k).collect();
+                    unfile(conn, &keys).await?;
+                    file(conn, &rows).await?;
+                    mark_filed(conn, &rows).await?;
+                    Ok(())
+                })
+            })
+            .await?;
+        }
+        Ok(())
     }
 }
