@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use sekimori_types::{
-    AccessRequestId, AssetId, CloseReason, Role, SessionId, TunnelCredentialId, TunnelSessionId,
-    UserId, UserStatus, ZoneId,
+    AccessRequestId, AlertId, AlertKind, AlertSeverity, AssetId, CloseReason, Role, SessionId,
+    TunnelCredentialId, TunnelSessionId, UserId, UserStatus, ZoneId,
 };
 
 /// Who did it.
@@ -497,6 +497,31 @@ pub enum AuditEvent {
         format: String,
     },
 
+    /// A detection raised a new alert (recurrences aggregate into it and
+    /// are not audited one by one; the alert's count says how many).
+    AlertRaised {
+        /// The alert.
+        alert: AlertId,
+        /// Its kind (`exfiltration`, …).
+        alert_kind: AlertKind,
+        /// Its severity.
+        severity: AlertSeverity,
+    },
+    /// Someone acknowledged an alert ("we are on it").
+    AlertAcknowledged {
+        /// The alert.
+        alert: AlertId,
+        /// Their comment.
+        comment: String,
+    },
+    /// Someone closed an alert (resolved, or a false positive).
+    AlertClosed {
+        /// The alert.
+        alert: AlertId,
+        /// Their comment.
+        comment: String,
+    },
+
     /// The audit log was exported.
     AuditExported {
         /// The format (`jsonl`).
@@ -559,6 +584,9 @@ impl AuditEvent {
             AuditEvent::TunnelClosed { .. } => "tunnel_closed",
             AuditEvent::TunnelKilled { .. } => "tunnel_killed",
             AuditEvent::RecordingExported { .. } => "recording_exported",
+            AuditEvent::AlertRaised { .. } => "alert_raised",
+            AuditEvent::AlertAcknowledged { .. } => "alert_acknowledged",
+            AuditEvent::AlertClosed { .. } => "alert_closed",
             AuditEvent::AuditExported { .. } => "audit_exported",
             AuditEvent::AuditVerified { .. } => "audit_verified",
         }

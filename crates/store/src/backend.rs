@@ -24,6 +24,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "inventory", include_str!("../migrations/sqlite/0003_inventory.sql")),
     (4, "advisories", include_str!("../migrations/sqlite/0004_advisories.sql")),
     (5, "advisory_products", include_str!("../migrations/sqlite/0005_advisory_products.sql")),
+    (6, "alerts", include_str!("../migrations/sqlite/0006_alerts.sql")),
 ];
 
 /// `(version, description, SQL)` of every PostgreSQL migration, in order.
@@ -33,6 +34,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "inventory", include_str!("../migrations/postgres/0003_inventory.sql")),
     (4, "advisories", include_str!("../migrations/postgres/0004_advisories.sql")),
     (5, "advisory_products", include_str!("../migrations/postgres/0005_advisory_products.sql")),
+    (6, "alerts", include_str!("../migrations/postgres/0006_alerts.sql")),
 ];
 
 impl Backend {

@@ -63,8 +63,8 @@ pub use repo::{
     ThrottleRepo, TunnelRepo, UserRepo, ZoneRepo,
 };
 pub use repo::{
-    AdvisoryCounts, AdvisoryFiling, AdvisoryRepo, AdvisoryRow, AdvisoryWrite, FiledProduct,
-    InventoryRepo, InventoryWrite,
+    AdvisoryCounts, AdvisoryFiling, AdvisoryRepo, AdvisoryRow, AdvisoryWrite, AlertFilter,
+    AlertRepo, FiledProduct, InventoryRepo, InventoryWrite, RaisedAlert,
 };
 
 use writer::{AppendJob, Msg, TypedJob, WriteTx, Writer};

@@ -787,3 +787,74 @@ pub trait AdvisoryRepo {
         filings: &[(String, AdvisoryFiling)],
     ) -> impl Future<Output = Result<()>> + Send;
 }
+
+/// Which alerts to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    /// Only alerts in this state.
+    pub state: Option<sekimori_types::AlertState>,
+    /// Only alerts of this kind.
+    pub kind: Option<sekimori_types::AlertKind>,
+    /// Only alerts at least this severe.
+    pub min_severity: Option<sekimori_types::AlertSeverity>,
+    /// Only alerts changed (raised, aggregated, handled) at or after this.
+    pub updated_since: Option<time::OffsetDateTime>,
+    /// At most this many (0 or more than 1,000: 1,000).
+    pub limit: u32,
+}
+
+/// What [`AlertRepo::raise_alerts`] did with one draft.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaisedAlert {
+    /// The alert as stored now.
+    pub alert: sekimori_types::Alert,
+    /// A new alert (`false`: aggregated into an open or acknowledged one).
+    pub new: bool,
+}
+
+/// Alerts raised by the detections. Durable once a call returns: the
+/// writer commits before it acknowledges.
+pub trait AlertRepo {
+    /// Stores `drafts` in order: each aggregates into the open or
+    /// acknowledged alert with its `dedup_key`, or raises a new one
+    /// (audited: `AlertRaised`). `Invalid` for an empty or overlong key or
+    /// summary, a zero count or evidence over 64 KiB; nothing is written then.
+    fn raise_alerts(
+        &self,
+        drafts: &[sekimori_types::AlertDraft],
+    ) -> impl Future<Output = Result<Vec<RaisedAlert>>> + Send;
+
+    /// The alert with this ID, or `NotFound`.
+    fn alert(
+        &self,
+        id: sekimori_types::AlertId,
+    ) -> impl Future<Output = Result<sekimori_types::Alert>> + Send;
+
+    /// Alerts matching `filter`, most recently changed first.
+    fn list_alerts(
+        &self,
+        filter: &AlertFilter,
+    ) -> impl Future<Output = Result<Vec<sekimori_types::Alert>>> + Send;
+
+    /// Open alerts per severity (`critical`, `high`, …), for dashboards.
+    fn open_alert_counts(&self) -> impl Future<Output = Result<Vec<(String, u64)>>> + Send;
+
+    /// Acknowledges an open alert with a comment (1–2,000 characters).
+    /// Audited: `AlertAcknowledged`. `Invalid { reason: "alert_not_open" }`
+    /// unless it is open.
+    fn acknowledge_alert(
+        &self,
+        ctx: &AuditCtx,
+        id: sekimori_types::AlertId,
+        comment: &str,
+    ) -> impl Future<Output = Result<sekimori_types::Alert>> + Send;
+
+    /// Closes an open or acknowledged alert with a comment. Audited:
+    /// `AlertClosed`. `Invalid { reason: "alert_closed" }` when it already is.
+    fn close_alert(
+        &self,
+        ctx: &AuditCtx,
+        id: sekimori_types::AlertId,
+        comment: &str,
+    ) -> impl Future<Output = Result<sekimori_types::Alert>> + Send;
+}

@@ -266,6 +266,9 @@ pub struct EvidenceFlow {
     pub last: OffsetDateTime,
 }
 
+/// Most assets an alert's evidence keeps.
+pub const MAX_EVIDENCE_ASSETS: usize = 50;
+
 /// Most flows an alert's evidence keeps (the count says how many there
 /// were in all).
 pub const MAX_EVIDENCE_FLOWS: usize = 20;
@@ -344,7 +347,9 @@ impl AlertDraft {
         self.summary = later.summary;
         self.summary_ja = later.summary_ja;
         for a in later.evidence.assets {
-            if !self.evidence.assets.iter().any(|b| b.ip == a.ip) {
+            if self.evidence.assets.len() < MAX_EVIDENCE_ASSETS
+                && !self.evidence.assets.iter().any(|b| b.ip == a.ip)
+            {
                 self.evidence.assets.push(a);
             }
         }

@@ -23,7 +23,7 @@ pub use access::{
 };
 pub use alert::{
     Alert, AlertDraft, AlertKind, AlertSeverity, AlertState, Evidence, EvidenceAsset, EvidenceFlow,
-    MAX_EVIDENCE_FLOWS,
+    MAX_EVIDENCE_ASSETS, MAX_EVIDENCE_FLOWS,
 };
 pub use lang::{Lang, Localized};
 

@@ -3,6 +3,7 @@
 
 mod access;
 mod advisories;
+mod alerts;
 mod assets;
 mod audit;
 mod credentials;
