@@ -51,6 +51,9 @@ impl Localized for InvalidValue {
             "length" => {
                 ("長さが範囲外です（1〜200文字）", "has the wrong length (1 to 200 characters)")
             }
+            "length_2000" => {
+                ("長さが範囲外です（1〜2000文字）", "has the wrong length (1 to 2000 characters)")
+            }
             "characters" => (
                 "英小文字・数字・. _ - @ のみ使え、英数字で始めてください",
                 "may use only lowercase letters, digits and . _ - @, starting with a letter or digit",
@@ -83,6 +86,20 @@ impl Localized for InvalidValue {
             "too_many" => ("数が多すぎます（64まで）", "has too many entries (at most 64)"),
             "out_of_range" => ("1〜1440分にしてください", "must be 1 to 1440 minutes"),
             "not_a_uuid" => ("ID の形式が正しくありません", "is not a valid ID"),
+            "alert_not_open" => (
+                "未対応のアラートだけを確認済みにできます",
+                "only an open alert can be acknowledged",
+            ),
+            "alert_closed" => ("このアラートは完了しています", "the alert is already closed"),
+            "unknown_alert_kind" => ("不明なアラート種別です", "is not a known alert kind"),
+            "unknown_severity" => (
+                "low、medium、high、critical のいずれかにしてください",
+                "must be low, medium, high or critical",
+            ),
+            "unknown_alert_state" => (
+                "open、acknowledged、closed のいずれかにしてください",
+                "must be open, acknowledged or closed",
+            ),
             _ => ("値が正しくありません", "is not valid"),
         };
         match lang {

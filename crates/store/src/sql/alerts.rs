@@ -96,7 +96,7 @@ fn handler(ctx: &AuditCtx) -> String {
 fn check_comment(comment: &str) -> Result<String> {
     let c = comment.trim();
     if c.is_empty() || c.chars().count() > MAX_COMMENT {
-        return Err(StoreError::invalid("comment", "length"));
+        return Err(StoreError::invalid("comment", "length_2000"));
     }
     Ok(c.to_owned())
 }

@@ -19,6 +19,7 @@ use sekimori_store::{AuditRepo, Store, StoreError};
 use sekimori_types::SharedClock;
 
 mod access;
+mod alerts;
 mod assets;
 pub mod auth;
 mod error;
@@ -91,6 +92,10 @@ pub fn router(state: AppState) -> Router {
         .route("/inventory/assets", get(inventory::list_assets))
         .route("/inventory/assets/{id}", get(inventory::show_asset))
         .route("/inventory/conversations", get(inventory::conversations))
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/{id}", get(alerts::show))
+        .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
+        .route("/alerts/{id}/close", post(alerts::close))
         .route("/audit", get(records::list))
         .route("/audit/verify", get(records::verify))
         .route("/audit/public-key", get(records::public_key))

@@ -8,6 +8,7 @@
 mod common;
 
 mod access;
+mod alerts;
 mod fail_closed;
 mod fuzz;
 mod inventory;

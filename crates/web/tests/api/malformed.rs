@@ -14,7 +14,8 @@ use serde_json::{Map, Value, json};
 
 use sekimori_gateway::recording::{Direction, Recorder, RecordingConfig, RecordingHeader};
 use sekimori_store::{
-    AuditCtx, InventoryFilter, InventoryRepo, NewTunnelSession, ObservedAsset, TunnelRepo,
+    AlertRepo, AuditCtx, InventoryFilter, InventoryRepo, NewTunnelSession, ObservedAsset,
+    TunnelRepo,
 };
 use sekimori_types::{SessionId, TunnelSessionId, UserId};
 
@@ -354,6 +355,29 @@ async fn openapi_lists_exactly_the_served_routes() {
             .unwrap();
         let observed =
             api.t.store.list_observed(&InventoryFilter::default()).await.unwrap()[0].id.to_string();
+        // An alert, for the alert routes.
+        let alert = api
+            .t
+            .store
+            .raise_alerts(&[sekimori_types::AlertDraft {
+                kind: sekimori_types::AlertKind::NewDevice,
+                severity: sekimori_types::AlertSeverity::Low,
+                dedup_key: "new_device|10.1.2.3".into(),
+                summary: "new device 10.1.2.3".into(),
+                summary_ja: "新しい機器 10.1.2.3".into(),
+                evidence: sekimori_types::Evidence::default(),
+                first: seen,
+                last: seen,
+                count: 1,
+            }])
+            .await
+            .unwrap()[0]
+            .alert
+            .id
+            .to_string();
+        let shown = api.get(&format!("/api/v1/alerts/{alert}"), Some(token)).await;
+        shown.expect(200, &name);
+        assert_fields(&doc, "Alert", &shown.json["alert"], &name);
         // An access request, by the admin (admins may ask; they may not
         // approve their own, so the valid approve call answers 403
         // `own_request`).
@@ -423,6 +447,8 @@ async fn openapi_lists_exactly_the_served_routes() {
                 &request
             } else if op.path.contains("/inventory/assets/") {
                 &observed
+            } else if op.path.contains("/alerts/") {
+                &alert
             } else {
                 assert!(!op.path.contains("{id}") || op.path.contains("/assets/"), "{}", op.path);
                 &asset
