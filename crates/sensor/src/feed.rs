@@ -50,7 +50,7 @@ impl Feed {
     /// input whose own time drives the flow table).
     pub fn take(&mut self, an: &mut Analyzer, now: Option<Timestamp>) -> Delta {
         if let Some(now) = now {
-            an.table.expire(now);
+            an.advance(now);
         }
         if !an.table.ended.is_empty() {
             an.drain_ended();

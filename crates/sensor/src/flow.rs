@@ -285,6 +285,7 @@ mod bit {
     pub const IDENT_DONE: u16 = 1 << 12;
     pub const CONTINUED: u16 = 1 << 13; // a later segment of an active-timeout split
     pub const TO_GROUP: u16 = 1 << 14; // first packet sent to a group (broadcast/multicast) MAC
+    pub const DIRTY: u16 = 1 << 15; // counted since its progress was last taken
 }
 
 /// How a flow's record came to be written.
@@ -320,6 +321,9 @@ pub struct Flow {
     /// Frame (wire) bytes sent by endpoint a, b: the captured packet's
     /// original length, as tshark's conversation table counts.
     pub bytes: [u64; 2],
+    /// Of `bytes`, what progress reports have already counted
+    /// ([`FlowTable::take_progress`]).
+    pub reported: [u64; 2],
     /// IP fragments among the packets.
     pub fragments: u32,
     flags: u16,
@@ -633,6 +637,11 @@ pub struct FlowTable {
     pub ended: Vec<Ended>,
     /// Event counters.
     pub stats: TableStats,
+    /// Whether counting marks flows for [`FlowTable::take_progress`].
+    progress: bool,
+    /// Slots counted since progress was last taken (may repeat, may be
+    /// stale: the `DIRTY` flag decides).
+    dirty: Vec<u32>,
 }
 
 impl fmt::Debug for FlowTable {
@@ -667,7 +676,38 @@ impl FlowTable {
             live: 0,
             ended: Vec::new(),
             stats: TableStats::default(),
+            progress: false,
+            dirty: Vec::new(),
         }
+    }
+
+    /// Marks counted flows for [`FlowTable::take_progress`] (off by
+    /// default: it costs a flag test per packet and a list of slots).
+    pub fn track_progress(&mut self, on: bool) {
+        self.progress = on;
+    }
+
+    /// Calls `f` for every live flow counted since the last call, with the
+    /// bytes each endpoint (a, b) sent since then, and marks them reported.
+    /// What a flow counted but never reported before it ended is
+    /// `bytes - reported` of its [`Ended`] record.
+    pub fn take_progress(&mut self, mut f: impl FnMut(&FlowKey, &Flow, [u64; 2])) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for idx in dirty.drain(..) {
+            let Some(slot) = self.slots.get_mut(idx as usize) else { continue };
+            let flow = &mut slot.flow;
+            if slot.class == FREE || flow.flags & bit::DIRTY == 0 {
+                continue;
+            }
+            flow.flags &= !bit::DIRTY;
+            let delta = [
+                flow.bytes[0].saturating_sub(flow.reported[0]),
+                flow.bytes[1].saturating_sub(flow.reported[1]),
+            ];
+            flow.reported = flow.bytes;
+            f(&slot.key, flow, delta);
+        }
+        self.dirty = dirty;
     }
 
     /// The table's configuration.
@@ -798,6 +838,10 @@ impl FlowTable {
         }
         f.packets[d] += 1;
         f.bytes[d] += u64::from(m.wire_len);
+        if self.progress && f.flags & bit::DIRTY == 0 {
+            f.flags |= bit::DIRTY;
+            self.dirty.push(found.idx);
+        }
         if m.fragment {
             f.fragments += 1;
         }
@@ -1089,6 +1133,7 @@ fn split_segment(f: &mut Flow, ts: Timestamp) -> Flow {
         last: f.last,
         packets: f.packets,
         bytes: f.bytes,
+        reported: f.reported,
         fragments: f.fragments,
         flags: f.flags,
         client: f.client,
@@ -1105,6 +1150,7 @@ fn split_segment(f: &mut Flow, ts: Timestamp) -> Flow {
     f.last = ts;
     f.packets = [0, 0];
     f.bytes = [0, 0];
+    f.reported = [0, 0];
     f.fragments = 0;
     f.flags |= bit::CONTINUED;
     seg

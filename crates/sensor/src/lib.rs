@@ -42,7 +42,7 @@ pub mod record;
 pub use conversation::{Conversation, Conversations, Service};
 pub use flow::{EndReason, FlowConfig, FlowKey, FlowTable, Timestamp};
 pub use inventory::{Asset, Inventory};
-pub use record::{FlowRecord, Mac};
+pub use record::{FlowRecord, FlowUpdate, Mac};
 pub use sekimori_capture::zeek::ZeekError as ConnLogError;
 pub use sekimori_capture::{CaptureError, Problem};
 
@@ -132,6 +132,28 @@ pub struct Analysis {
     pub stats: Stats,
 }
 
+/// What an analysis tells a progress sink ([`Analyzer::on_progress`]).
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// A flow counted bytes (about once a second of packet time while it
+    /// carries traffic), or ended. Imported flow records (NetFlow, Zeek)
+    /// arrive as one ended update each.
+    Flow(&'a FlowUpdate<'a>),
+    /// Time passed: the analysis reached this packet (or wall-clock) time.
+    Tick(Timestamp),
+}
+
+/// Where progress goes: detections, typically.
+pub type ProgressSink = Box<dyn FnMut(Progress<'_>) + Send>;
+
+struct Sink(ProgressSink);
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressSink")
+    }
+}
+
 /// One analysis in progress: feed it frames, packets or flow records in
 /// time order (per source), then [`Analyzer::finish`].
 #[derive(Debug)]
@@ -152,6 +174,8 @@ pub struct Analyzer {
     /// with the index of the current packet (`batch`).
     log: Option<Vec<parallel::Logged>>,
     batch: u64,
+    /// Told of flow progress and time (detections).
+    progress: Option<Sink>,
 }
 
 /// A transport header's part of the flow key: protocol, ports (0 without
@@ -197,7 +221,35 @@ impl Analyzer {
             sweeps: true,
             log: None,
             batch: 0,
+            progress: None,
         }
+    }
+
+    /// Reports flow progress and time to `sink` from now on: each second
+    /// of packet time, the bytes of every flow counted since the previous
+    /// second, then a tick; each flow once more when it ends. Single
+    /// thread only (a [`parallel`] analysis has no sink).
+    pub fn on_progress(&mut self, sink: ProgressSink) {
+        self.table.track_progress(true);
+        self.progress = Some(Sink(sink));
+    }
+
+    /// Time passed without packets (a quiet interface, live): ends the
+    /// flows idle at `now`, reports progress and a tick.
+    pub fn advance(&mut self, now: Timestamp) {
+        self.table.expire(now);
+        self.report_progress(now);
+        if !self.table.ended.is_empty() {
+            self.drain_ended();
+        }
+    }
+
+    fn report_progress(&mut self, now: Timestamp) {
+        let Some(Sink(sink)) = self.progress.as_mut() else { return };
+        self.table.take_progress(|key, flow, delta| {
+            sink(Progress::Flow(&FlowUpdate::of(key, flow, delta, false)));
+        });
+        sink(Progress::Tick(now));
     }
 
     /// One captured frame of link type `link`, `wire_len` bytes long on the
@@ -223,6 +275,9 @@ impl Analyzer {
         // next file is older), the sweeps follow the new timeline.
         if self.sweeps && sweep_due(&mut self.next_sweep, ts) {
             self.table.expire(ts);
+            if self.progress.is_some() {
+                self.report_progress(ts);
+            }
         }
         match &pkt.l3 {
             Layer3::Ip { ip, transport } => {
@@ -313,6 +368,14 @@ impl Analyzer {
             .into_iter()
             .map(|e| {
                 let flow::Ended { key, mut flow, reason } = e;
+                if let Some(Sink(sink)) = self.progress.as_mut() {
+                    let delta = [
+                        flow.bytes[0].saturating_sub(flow.reported[0]),
+                        flow.bytes[1].saturating_sub(flow.reported[1]),
+                    ];
+                    let ended = reason != EndReason::ActiveTimeout;
+                    sink(Progress::Flow(&FlowUpdate::of(&key, &flow, delta, ended)));
+                }
                 self.conversations.flush(&key, &mut flow);
                 FlowRecord::from_flow(&key, flow, reason)
             })
@@ -410,6 +473,9 @@ impl Analyzer {
         };
         self.conversations.add_record(rec.src, rec.dst, service, rec.first, counts);
         self.stats.imported_flows += 1;
+        if let Some(Sink(sink)) = self.progress.as_mut() {
+            sink(Progress::Flow(&rec.as_update()));
+        }
         if let Some(log) = &mut self.log {
             let (batch, seq) = (self.batch, log.len() as u32);
             log.push(parallel::Logged {
@@ -484,6 +550,25 @@ pub fn analyze_files<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Outcome {
 /// [`analyze_files`] on the calling thread.
 pub(crate) fn analyze_serial<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Outcome {
     let mut an = Analyzer::new(opts);
+    let mut error = None;
+    for p in paths {
+        if let Err(e) = read_file(&mut an, p.as_ref()) {
+            error = Some(e);
+            break;
+        }
+    }
+    Outcome { analysis: an.finish(), error }
+}
+
+/// [`analyze_files`] on the calling thread, with `sink` told of the flows'
+/// progress and of time as the files are read ([`Analyzer::on_progress`]).
+pub fn analyze_files_with_progress<P: AsRef<Path>>(
+    paths: &[P],
+    opts: &Options,
+    sink: ProgressSink,
+) -> Outcome {
+    let mut an = Analyzer::new(opts);
+    an.on_progress(sink);
     let mut error = None;
     for p in paths {
         if let Err(e) = read_file(&mut an, p.as_ref()) {

@@ -95,6 +95,117 @@ pub struct FlowRecord {
     pub facts: Vec<Fact>,
 }
 
+/// A flow's progress, for detections that must not wait for the flow to
+/// end (see [`crate::Analyzer::on_progress`]): who talks to whom over what,
+/// and how many bytes each side sent since this flow's previous update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowUpdate<'a> {
+    /// Stable for the flow record's life: a new id is a new flow.
+    pub id: u64,
+    /// The client.
+    pub src: IpAddr,
+    /// The server.
+    pub dst: IpAddr,
+    pub sport: u16,
+    pub dport: u16,
+    /// IP protocol number.
+    pub protocol: u8,
+    /// The identified application, once a probe said yes.
+    pub app: Option<App>,
+    /// Bytes the client sent since the previous update.
+    pub bytes_out: u64,
+    /// Bytes the server sent since the previous update.
+    pub bytes_in: u64,
+    /// The flow's first packet.
+    pub first: Timestamp,
+    /// The latest packet counted.
+    pub last: Timestamp,
+    /// The flow ended (not merely split by the active timeout).
+    pub ended: bool,
+    /// Identity facts the probes reported so far (names: SNI, Host, DNS).
+    pub facts: &'a [Fact],
+}
+
+impl<'a> FlowUpdate<'a> {
+    /// The update of `flow` with `delta` bytes sent by endpoints a, b.
+    pub fn of(key: &FlowKey, flow: &'a Flow, delta: [u64; 2], ended: bool) -> FlowUpdate<'a> {
+        let (c, s) = (flow.client(), flow.server());
+        let p = key.protocol();
+        let (sport, dport) = match p {
+            proto::ICMP | proto::ICMPV6 => (u16::from(flow.icmp[0]), u16::from(flow.icmp[1])),
+            _ => (key.port(c), key.port(s)),
+        };
+        let src = key.addr(c);
+        let dst = key.addr(s);
+        // The flow's identity: its endpoints and its first packet.
+        let mut h = flow.first.0 ^ 0x9e37_79b9_7f4a_7c15;
+        for part in [ip_bits(src), ip_bits(dst), (u64::from(sport) << 16) | u64::from(dport)] {
+            h = (h ^ part).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+        }
+        FlowUpdate {
+            id: h ^ u64::from(p),
+            src,
+            dst,
+            sport,
+            dport,
+            protocol: p,
+            app: flow.app,
+            bytes_out: delta.get(c).copied().unwrap_or(0),
+            bytes_in: delta.get(s).copied().unwrap_or(0),
+            first: flow.first,
+            last: flow.last,
+            ended,
+            facts: &flow.facts,
+        }
+    }
+}
+
+impl FlowRecord {
+    /// A whole record as one ended update (flows measured elsewhere).
+    pub fn as_update(&self) -> FlowUpdate<'_> {
+        let mut h = self.first.0 ^ 0x51_7cc1_b727_220a;
+        for part in [
+            ip_bits(self.src),
+            ip_bits(self.dst),
+            (u64::from(self.sport) << 16) | u64::from(self.dport),
+        ] {
+            h = (h ^ part).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+        }
+        let protocol = match self.transport {
+            "tcp" => proto::TCP,
+            "udp" => proto::UDP,
+            "icmp" => proto::ICMP,
+            "icmpv6" => proto::ICMPV6,
+            _ => 0,
+        };
+        FlowUpdate {
+            id: h,
+            src: self.src,
+            dst: self.dst,
+            sport: self.sport,
+            dport: self.dport,
+            protocol,
+            app: self.app,
+            bytes_out: self.bytes_out,
+            bytes_in: self.bytes_in,
+            first: self.first,
+            last: self.last,
+            ended: true,
+            facts: &self.facts,
+        }
+    }
+}
+
+fn ip_bits(ip: IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(v) => u64::from(u32::from(v)),
+        IpAddr::V6(v) => {
+            let b = u128::from(v);
+            (b as u64) ^ ((b >> 64) as u64)
+        }
+    }
+}
+
 /// [`FlowRecord::source`] of the flows tracked from packets.
 pub const SOURCE_PACKETS: &str = "packets";
 

@@ -295,3 +295,46 @@ fn netflow_v9_without_templates_yields_no_records() {
     assert_eq!(a.flows[0].app, Some(App::NetflowV9));
     assert_eq!(a.stats.imported_flows, 0);
 }
+
+#[test]
+fn progress_reports_every_byte_once_and_each_flow_ending() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    // (bytes out, bytes in, updates, ended) per flow id; ticks.
+    type Seen = (HashMap<u64, (u64, u64, u32, bool)>, Vec<Timestamp>);
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let sink = {
+        let seen = Arc::clone(&seen);
+        Box::new(move |p: Progress<'_>| {
+            let mut s = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match p {
+                Progress::Flow(u) => {
+                    let e = s.0.entry(u.id).or_default();
+                    assert!(!e.3, "an update after the flow ended");
+                    *e = (e.0 + u.bytes_out, e.1 + u.bytes_in, e.2 + 1, u.ended);
+                }
+                Progress::Tick(t) => s.1.push(t),
+            }
+        })
+    };
+    let out = analyze_files_with_progress(
+        &[pcap("gen_dicom_echo_store_find.pcap"), pcap("zeek_smb2.pcap")],
+        &Options::default(),
+        sink,
+    );
+    assert!(out.error.is_none());
+    let flows = out.analysis.flows;
+    let s = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    assert_eq!(s.0.len(), flows.len(), "one id per flow record");
+    let total = |f: &[FlowRecord]| {
+        f.iter().map(|r| (r.bytes_out, r.bytes_in)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    };
+    let reported = s.0.values().fold((0, 0), |a, v| (a.0 + v.0, a.1 + v.1));
+    assert_eq!(reported, total(&flows), "every byte reported once, in its direction");
+    assert!(s.0.values().all(|v| v.3), "every flow's last update says it ended");
+    assert!(s.0.values().any(|v| v.2 > 1), "a long flow reports while it runs");
+    assert!(!s.1.is_empty(), "time ticks");
+    assert!(
+        s.1.windows(2).all(|w| w[0] <= w[1] || w[1].plus(std::time::Duration::from_secs(2)) < w[0])
+    );
+}

@@ -374,6 +374,7 @@ async fn store_feeds_for(
     store: &Store,
     aliases: &Aliases,
     items: &[InventoryItem],
+    timings: &mut LoadTimings,
 ) -> Result<FeedSet> {
     use std::collections::BTreeSet;
     let keyed_with = aliases.fingerprint();
@@ -381,6 +382,7 @@ async fn store_feeds_for(
     let pairs = |keys: &[ProductKey]| -> Vec<(String, String)> {
         keys.iter().map(|k| (k.vendor.clone(), k.product.clone())).collect()
     };
+    let t = std::time::Instant::now();
     let hits = store.advisories_filed_under(&pairs(&selection.identities()), &keyed_with).await?;
     let mut filed: Vec<ProductKey> =
         hits.iter().map(|(v, p, _)| ProductKey { vendor: v.clone(), product: p.clone() }).collect();
@@ -402,6 +404,8 @@ async fn store_feeds_for(
         }
     }
 
+    timings.select_s = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
     let kev = stored_of_kind(store, "kev").await?;
     let mut vulns = store.advisories_by_key(&keys.into_iter().collect::<Vec<_>>()).await?;
     if store.advisories_not_filed_count(&keyed_with).await? > 0 {
@@ -425,12 +429,26 @@ async fn store_feeds_for(
     vulns.sort_by(|a, b| a.key.cmp(&b.key));
     vulns.dedup_by(|a, b| a.key == b.key);
     let epss = store.advisories_by_cve("epss", &cves).await?;
+    timings.read_s = t.elapsed().as_secs_f64();
 
+    let t = std::time::Instant::now();
     let mut set = FeedSet::default();
     for row in vulns.iter().chain(&kev).chain(&epss) {
         set.add(record_of(row)?);
     }
+    timings.decode_s = t.elapsed().as_secs_f64();
     Ok(set)
+}
+
+/// Where [`store_feeds_for`] spent its time (for `--stats`).
+#[derive(Debug, Default, serde::Serialize)]
+struct LoadTimings {
+    /// Finding the records (identities, name words).
+    select_s: f64,
+    /// Reading them, their CVEs' other records, KEV and EPSS.
+    read_s: f64,
+    /// Decoding them.
+    decode_s: f64,
 }
 
 /// What the store holds, per source, for a report's summary.
@@ -535,6 +553,7 @@ pub async fn assess(cli: &Cli, args: &AssessArgs, lang: Lang) -> Result<ExitCode
         }
     }
     let need_store = args.feeds.is_empty() || args.inventory.is_empty() || args.observed;
+    let mut timings = LoadTimings::default();
     let stored = if need_store {
         let (inst, _) = super::open(cli).await?;
         let result: Result<Option<(FeedSet, report::FeedSummary)>> = async {
@@ -547,7 +566,7 @@ pub async fn assess(cli: &Cli, args: &AssessArgs, lang: Lang) -> Result<ExitCode
             let set = if args.linear_scan {
                 store_feeds(&inst.store).await?
             } else {
-                store_feeds_for(&inst.store, &aliases, &items).await?
+                store_feeds_for(&inst.store, &aliases, &items, &mut timings).await?
             };
             Ok(Some((set, stored_summary(&inst.store).await?)))
         }
@@ -612,6 +631,7 @@ pub async fn assess(cli: &Cli, args: &AssessArgs, lang: Lang) -> Result<ExitCode
                 "kev_entries": feeds.kev_entries(),
                 "findings": findings.len(),
                 "load_s": loaded.as_secs_f64(),
+                "load": timings,
                 "index_s": indexed.as_secs_f64(),
                 "match_s": matched.as_secs_f64(),
             })
@@ -815,7 +835,7 @@ async fn gather_evidence(
     let aliases = Aliases::bundled();
     let feeds = match file_feeds {
         Some(f) => f,
-        None => store_feeds_for(store, &aliases, &items).await?,
+        None => store_feeds_for(store, &aliases, &items, &mut LoadTimings::default()).await?,
     };
     if feeds.vulnerabilities() + feeds.kev_entries() > 0 && !items.is_empty() {
         let findings = Matcher::new(&feeds, &aliases).run(&items, MatchOptions::default());
