@@ -743,9 +743,12 @@ impl<'a> Filer<'a> {
 /// (tested: `selection_gives_the_findings_of_the_whole_feed`).
 #[derive(Debug)]
 pub struct Selection {
-    /// Per item: its identities, and its name-word probes (vendor, words).
-    items: Vec<(Vec<ProductKey>, Vec<(String, Vec<String>)>)>,
+    /// Per item: its identities, and its name-word probes.
+    items: Vec<(Vec<ProductKey>, Vec<Probe>)>,
 }
+
+/// A name-word probe: a vendor identity and the words of the item's name.
+type Probe = (String, Vec<String>);
 
 impl Selection {
     pub fn new(aliases: &Aliases, items: &[InventoryItem]) -> Self {
@@ -776,7 +779,7 @@ impl Selection {
     fn unmatched<'s>(
         &'s self,
         filed: &'s Set<&ProductKey>,
-    ) -> impl Iterator<Item = &'s [(String, Vec<String>)]> + 's {
+    ) -> impl Iterator<Item = &'s [Probe]> + 's {
         self.items
             .iter()
             .filter(|(keys, _)| !keys.iter().any(|k| filed.contains(k)))
@@ -802,7 +805,7 @@ impl Selection {
         names: &[(ProductKey, String)],
     ) -> Vec<ProductKey> {
         let filed: Set<&ProductKey> = filed.iter().collect();
-        let probes: Vec<&(String, Vec<String>)> = self.unmatched(&filed).flatten().collect();
+        let probes: Vec<&Probe> = self.unmatched(&filed).flatten().collect();
         let mut out: Vec<ProductKey> = names
             .iter()
             .filter(|(key, name)| {

@@ -168,7 +168,7 @@ async fn a_bad_draft_refuses_the_batch_and_big_evidence_is_trimmed_on_aggregatio
         assert!(s.list_alerts(&AlertFilter::default()).await.unwrap().is_empty(), "{b:?}");
 
         // Aggregating many drafts with large details stays within the cap.
-        s.raise_alerts(&[ok.clone()]).await.unwrap();
+        s.raise_alerts(std::slice::from_ref(&ok)).await.unwrap();
         for i in 0..40 {
             let mut big = ok.clone();
             big.evidence.detail(&format!("note{i}"), "x".repeat(3000));
