@@ -43,6 +43,9 @@ pub enum Command {
     /// Manage zones.
     #[command(subcommand)]
     Zone(ZoneCmd),
+    /// Alerts the detections raised: list, show, acknowledge, close.
+    #[command(subcommand)]
+    Alert(AlertCmd),
     /// Verify or export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
@@ -561,6 +564,52 @@ pub enum ZoneCmd {
     },
     /// List zones.
     List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertCmd {
+    /// List alerts, most recently changed first.
+    List {
+        /// Only alerts in this state: open, acknowledged, closed.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only alerts of this kind (exfiltration, silence, …).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only alerts at least this severe: low, medium, high, critical.
+        #[arg(long)]
+        severity: Option<String>,
+        /// At most this many (1–1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one alert with its evidence.
+    Show {
+        /// The alert's ID.
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Acknowledge an open alert ("we are on it"), with a comment.
+    Ack {
+        id: String,
+        /// Why (required; recorded in the audit log).
+        #[arg(long)]
+        comment: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close an alert (resolved or a false positive), with a comment.
+    Close {
+        id: String,
+        /// Why (required; recorded in the audit log).
+        #[arg(long)]
+        comment: String,
         #[arg(long)]
         json: bool,
     },

@@ -70,6 +70,7 @@ fn main() -> ExitCode {
             Command::User(ref c) => commands::admin::user(&cli, c, lang).await,
             Command::Asset(ref c) => commands::admin::asset(&cli, c, lang).await,
             Command::Zone(ref c) => commands::admin::zone(&cli, c, lang).await,
+            Command::Alert(ref c) => commands::alert::alert(&cli, c, lang).await,
             Command::Audit(ref c) => commands::audit::audit(&cli, c, lang).await,
             Command::Login(ref a) => commands::broker::login(a, lang).await,
             Command::Logout(ref a) => commands::broker::logout(a, lang).await,

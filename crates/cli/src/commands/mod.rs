@@ -12,6 +12,7 @@ use crate::config::{Config, DEFAULT_CONFIG};
 use crate::instance::DataDir;
 
 pub mod admin;
+pub mod alert;
 pub mod analyze;
 pub mod assess;
 pub mod audit;
