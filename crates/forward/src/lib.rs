@@ -1,0 +1,32 @@
+//! Forwarding alerts to a SIEM with nothing lost.
+//!
+//! Destinations (see [`ForwardConfig`]): syslog (RFC 5424) or CEF carried
+//! in syslog, over UDP, TCP (RFC 6587 octet counting) or TLS (RFC 5425,
+//! rustls with aws-lc-rs, the server certificate verified against a CA file
+//! and/or a pinned SHA-256 fingerprint), and JSON webhooks over HTTPS with
+//! an optional bearer token read from a file.
+//!
+//! Every destination has its own durable [`queue`] on disk: an alert is
+//! synced there before [`ForwarderHandle::submit`] returns, and delivered
+//! in order, at least once, when the destination can take it — across
+//! outages of the SIEM and restarts of sekimori alike. The wire forms are
+//! written here ([`format`]), small and sans I/O.
+
+mod config;
+mod error;
+pub mod format;
+mod forwarder;
+pub mod queue;
+mod tls;
+mod transport;
+
+pub use config::{
+    DEFAULT_QUEUE_MAX_BYTES, DEFAULT_SEGMENT_BYTES, DEFAULT_SYSLOG_MAX_BYTES,
+    DEFAULT_WEBHOOK_MAX_BYTES, DestinationConfig, DestinationKind, Facility, ForwardConfig,
+    Transport,
+};
+pub use error::ForwardError;
+pub use forwarder::{
+    DestinationStatus, Forwarder, ForwarderHandle, SubmitReport, destination_queue_dir,
+};
+pub use tls::{fingerprint, normalise_fingerprint};
