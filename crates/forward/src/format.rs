@@ -462,12 +462,20 @@ pub fn cef(alert: &Alert, at: OffsetDateTime, max_bytes: usize) -> String {
 }
 
 /// CEF carried in an RFC 5424 message (no structured data; the CEF record
-/// is the MSG).
+/// is the MSG, after a BOM when it is not pure ASCII, as RFC 5424 requires
+/// of UTF-8).
 pub fn cef_message(alert: &Alert, at: OffsetDateTime, s: &MessageSettings) -> String {
     let mut out = header(alert, at, s);
     out.push_str("- ");
     let budget = s.max_bytes.saturating_sub(out.len());
-    out.push_str(&cef(alert, at, budget));
+    let record = cef(alert, at, budget);
+    if record.is_ascii() {
+        out.push_str(&record);
+    } else {
+        // RFC 5424 section 6.4: a UTF-8 MSG starts with the BOM.
+        out.push_str(BOM);
+        out.push_str(&cef(alert, at, budget.saturating_sub(BOM.len())));
+    }
     enforce_cap(out, s.max_bytes)
 }
 
