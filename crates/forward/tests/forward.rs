@@ -147,6 +147,7 @@ async fn outage_loses_nothing(kind: DestinationKind, transport: Transport, tls: 
     common::assert_quiet(&mut rx, 200).await;
     let all: Vec<u64> = numbers(first.into_iter().chain(second).collect());
     assert_eq!(all, (1..=10).collect::<Vec<_>>(), "all, in order, once");
+    common::wait_until(5, || status(&h, "siem").delivered == 10).await;
     let s = status(&h, "siem");
     assert_eq!((s.queued, s.delivered), (0, 10), "{s:?}");
     assert!(s.connected);

@@ -458,3 +458,14 @@ pub async fn assert_quiet<T: std::fmt::Debug>(rx: &mut mpsc::UnboundedReceiver<T
         panic!("unexpected extra item: {x:?}");
     }
 }
+
+/// Polls `cond` (every 5 ms, at most `secs`): for states the forwarder
+/// reaches right after a receiver has seen the data (the cursor moves once
+/// the transport has taken the records).
+pub async fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "condition not reached in {secs} s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
