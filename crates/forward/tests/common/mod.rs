@@ -141,10 +141,8 @@ pub fn parse_5424(s: &str) -> Result<Syslog, String> {
     let msgid = header_field(&mut rest, 32, "MSGID")?.to_owned();
     let mut sd = Vec::new();
     let mut chars = rest.char_indices().peekable();
-    let after_sd;
-    if rest.starts_with('-') {
-        chars.next();
-        after_sd = 1;
+    let after_sd = if rest.starts_with('-') {
+        1
     } else {
         loop {
             match chars.next() {
@@ -208,8 +206,8 @@ pub fn parse_5424(s: &str) -> Result<Syslog, String> {
                 break;
             }
         }
-        after_sd = chars.peek().map_or(rest.len(), |(i, _)| *i);
-    }
+        chars.peek().map_or(rest.len(), |(i, _)| *i)
+    };
     let tail = &rest[after_sd..];
     let (bom, msg) = match tail {
         "" => (false, String::new()),
