@@ -10,7 +10,7 @@
 //! synced there before [`ForwarderHandle::submit`] returns, and delivered
 //! in order, at least once, when the destination can take it — across
 //! outages of the SIEM and restarts of sekimori alike. The wire forms are
-//! written here ([`format`]), small and sans I/O.
+//! written here ([`mod@format`]), small and sans I/O.
 
 mod config;
 mod error;
