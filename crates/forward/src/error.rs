@@ -32,6 +32,10 @@ pub enum ForwardError {
     #[error("queue I/O on {path}: {source}")]
     QueueIo { path: PathBuf, source: io::Error },
 
+    /// Another forwarder (this process or another) has the queue open.
+    #[error("the queue {path} is in use by another forwarder")]
+    QueueLocked { path: PathBuf },
+
     /// A queue record failed its check (torn write after a crash, or bit
     /// rot). The record and, when its length cannot be trusted, the rest of
     /// its segment are skipped; everything else is kept.

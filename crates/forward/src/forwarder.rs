@@ -29,6 +29,8 @@ use crate::transport::{Link, SyslogTarget, WebhookTarget};
 const BATCH_RECORDS: usize = 64;
 /// Most payload bytes sent in one write.
 const BATCH_BYTES: usize = 256 * 1024;
+/// How long `start` waits for queues another forwarder still holds.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
 /// Largest host name read from the system.
 const HOSTNAME_CAP: u64 = 256;
 
@@ -55,9 +57,18 @@ impl Forwarder {
     ) -> Result<ForwarderHandle, ForwardError> {
         config.validate()?;
         let queue_dir = queue_dir.as_ref().to_owned();
-        let dests = tokio::task::spawn_blocking(move || open_destinations(&config, &queue_dir))
-            .await
-            .map_err(|e| ForwardError::Task(e.to_string()))??;
+        // A forwarder just dropped in this process may still be finishing
+        // a send and hold its queues for a moment: wait for it, briefly.
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        let dests = loop {
+            let (c, q) = (config.clone(), queue_dir.clone());
+            match blocking(move || open_destinations(&c, &q)).await {
+                Err(ForwardError::QueueLocked { .. }) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                other => break other?,
+            }
+        };
         let (stop, stop_rx) = watch::channel(false);
         let tasks =
             dests.iter().map(|d| tokio::spawn(deliver(d.clone(), stop_rx.clone()))).collect();

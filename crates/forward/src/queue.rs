@@ -15,6 +15,8 @@
 //!         16   len bytes payload (the message as sent, without framing)
 //!   ```
 //!
+//! - `lock`, empty, locked (advisory, exclusive) while a queue is open, so
+//!   two processes never write one queue;
 //! - `cursor`, 16 bytes: `"SKFC"`, the sequence number of the last
 //!   delivered record (u64 LE), and the CRC-32 of those 12 bytes. It is
 //!   written to `cursor.tmp`, synced, renamed over `cursor`, and the
@@ -62,6 +64,7 @@ const SEGMENT_SUFFIX: &str = ".seg";
 const CURSOR: &str = "cursor";
 const CURSOR_TMP: &str = "cursor.tmp";
 const CURSOR_MAGIC: &[u8; 4] = b"SKFC";
+const LOCK: &str = "lock";
 
 /// Sizes of a queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +101,8 @@ pub struct Queue {
     appender: Mutex<Option<Active>>,
     state: Mutex<State>,
     cursor_file: Mutex<()>,
+    /// Held locked for the queue's life.
+    _lock: File,
 }
 
 #[derive(Debug)]
@@ -283,6 +288,20 @@ impl Queue {
         opts: QueueOptions,
     ) -> Result<(Queue, Vec<ForwardError>), ForwardError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let lock_path = dir.join(LOCK);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(ForwardError::QueueLocked { path: dir.to_owned() });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
+        }
         let mut damage = Vec::new();
         let delivered = read_cursor(dir, &mut damage)?;
         let tmp = dir.join(CURSOR_TMP);
@@ -374,6 +393,7 @@ impl Queue {
             appender: Mutex::new(active),
             state: Mutex::new(st),
             cursor_file: Mutex::new(()),
+            _lock: lock,
         };
         Ok((queue, damage))
     }

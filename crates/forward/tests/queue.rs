@@ -213,3 +213,15 @@ fn peek_respects_its_limits_but_always_hands_out_one() {
     assert_eq!(q.peek(10, 120).unwrap().records.len(), 2);
     assert_eq!(q.peek(10, 1).unwrap().records.len(), 1);
 }
+
+#[test]
+fn a_queue_is_open_in_one_place_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (q, _) = open(dir.path(), OPTS);
+    match Queue::open(dir.path(), "siem", OPTS) {
+        Err(ForwardError::QueueLocked { path }) => assert_eq!(path, dir.path()),
+        other => panic!("expected QueueLocked, got {other:?}"),
+    }
+    drop(q);
+    open(dir.path(), OPTS);
+}
