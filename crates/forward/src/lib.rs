@@ -11,6 +11,15 @@
 //! in order, at least once, when the destination can take it — across
 //! outages of the SIEM and restarts of sekimori alike. The wire forms are
 //! written here ([`mod@format`]), small and sans I/O.
+//!
+//! What "delivered" means, per transport: TCP and TLS — the frames were
+//! written and flushed into a connection the receiver had not closed (it is
+//! checked before each write, and reopened if closed); webhook — a 2xx
+//! answer; UDP — the datagram was sent (UDP itself promises no more). Plain
+//! syslog has no application-level acknowledgement (RFC 6587 and 5425 have
+//! none): a receiver that crashes after its kernel took our bytes but
+//! before its program read them loses those; a SIEM that must not lose
+//! even these should take the webhook.
 
 mod config;
 mod error;

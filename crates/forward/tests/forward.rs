@@ -393,3 +393,34 @@ async fn invalid_configuration_is_refused_before_anything_starts() {
     let e = Forwarder::start(config(vec![d]), dir.path()).await.unwrap_err();
     assert!(matches!(e, ForwardError::ReadFile { what: "CA file", .. }), "{e}");
 }
+
+#[tokio::test]
+async fn queue_damage_found_at_start_is_counted_and_named_and_the_rest_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = free_port().await;
+    let cfg = config(vec![syslog_dest("siem", DestinationKind::Syslog, Transport::Tcp, dead)]);
+    let h = Forwarder::start(cfg.clone(), dir.path()).await.unwrap();
+    submit_range(&h, 1..=3).await;
+    h.shutdown().await;
+    // A crash tore the last record.
+    let segment = std::fs::read_dir(dir.path().join("siem"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .unwrap();
+    let len = std::fs::metadata(&segment).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&segment).unwrap().set_len(len - 5).unwrap();
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let recv = Receiver::start(0, None, tx).await;
+    let mut cfg = cfg;
+    cfg.destinations[0].address = Some(format!("127.0.0.1:{}", recv.port));
+    let h = Forwarder::start(cfg, dir.path()).await.unwrap();
+    let s = status(&h, "siem");
+    assert_eq!(s.corrupt_records, 1);
+    let err = s.last_error.unwrap();
+    assert!(err.contains(&segment.display().to_string()) && err.contains("offset"), "{err}");
+    assert_eq!(numbers(recv_n(&mut rx, 2, 10).await), [1, 2]);
+    h.shutdown().await;
+    recv.stop().await;
+}
