@@ -25,6 +25,9 @@ pub struct Config {
     pub gateway: sekimori_gateway::GatewaySettings,
     /// The passive sensor (`sekimori sensor`).
     pub sensor: crate::commands::sensor::SensorSettings,
+    /// Where alerts go besides the store: syslog (RFC 5424 over UDP, TCP,
+    /// TLS), CEF, JSON webhooks; each with its own durable queue.
+    pub forward: sekimori_forward::ForwardConfig,
 }
 
 impl Default for Config {
@@ -38,6 +41,7 @@ impl Default for Config {
             authn: sekimori_authn::AuthnConfig::default(),
             gateway: sekimori_gateway::GatewaySettings::default(),
             sensor: crate::commands::sensor::SensorSettings::default(),
+            forward: sekimori_forward::ForwardConfig::default(),
         }
     }
 }
@@ -114,6 +118,24 @@ pub const DEFAULT_CONFIG: &str = r#"# sekimori configuration. Every key is optio
 # collectors = ["0.0.0.0:2055", "0.0.0.0:4739"]
 # flush_secs = 10
 # max_flows = 500000
+# The policy file (zones, rules, detections); `sekimori policy sample` prints one.
+# policy = "/etc/sekimori/policy.toml"
+
+# [forward]: alerts to a SIEM, each destination with its own queue on disk
+# (sekimori-data/forward/…): when the SIEM is down, alerts wait there and are
+# delivered in order when it returns.
+# [[forward.destinations]]
+# name = "siem"
+# kind = "syslog"            # or "cef", "webhook"
+# transport = "tls"          # "udp", "tcp" or "tls" (RFC 5425)
+# address = "siem.example:6514"
+# ca_file = "/etc/sekimori/siem-ca.pem"   # or fingerprint = "sha256:…"
+# min_severity = "medium"
+# [[forward.destinations]]
+# name = "soc"
+# kind = "webhook"
+# url = "https://soc.example/hooks/sekimori"
+# token_file = "/etc/sekimori/soc-token"
 "#;
 
 impl Config {
@@ -144,6 +166,7 @@ impl Config {
         self.authn.validate().context("[authn]")?;
         self.gateway.validate().map_err(|e| anyhow::anyhow!("[gateway] {e}"))?;
         self.sensor.validate().context("[sensor]")?;
+        self.forward.validate().map_err(|e| anyhow::anyhow!("[forward] {e}"))?;
         if let Some(db) = &self.database
             && !(db.starts_with("sqlite:")
                 || db.starts_with("postgres://")

@@ -810,6 +810,8 @@ pub struct RaisedAlert {
     pub alert: sekimori_types::Alert,
     /// A new alert (`false`: aggregated into an open or acknowledged one).
     pub new: bool,
+    /// Aggregated, and the alert's severity rose with it.
+    pub escalated: bool,
 }
 
 /// Alerts raised by the detections. Durable once a call returns: the

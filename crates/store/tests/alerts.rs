@@ -74,6 +74,7 @@ async fn recurrences_aggregate_until_closed_and_handling_is_audited() {
             .await
             .unwrap();
         assert!(raised[0].new && !raised[1].new && raised[2].new, "{b:?}");
+        assert!(raised[1].escalated && !raised[0].escalated, "{b:?}: high → critical");
         let a = &raised[1].alert;
         assert_eq!(a.id, raised[0].alert.id, "{b:?}");
         assert_eq!(a.count, 2, "{b:?}");

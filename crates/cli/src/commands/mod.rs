@@ -13,6 +13,7 @@ use crate::instance::DataDir;
 
 pub mod admin;
 pub mod alert;
+pub mod alerting;
 pub mod analyze;
 pub mod assess;
 pub mod audit;

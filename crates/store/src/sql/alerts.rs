@@ -154,6 +154,7 @@ async fn raise_one(tx: &mut WriteTx<'_>, draft: &AlertDraft) -> Result<RaisedAle
         .bind(now)
         .execute(tx.conn())
         .await?;
+        let escalated = merged.severity > old.severity;
         let alert = Alert {
             severity: merged.severity,
             summary: merged.summary,
@@ -165,7 +166,7 @@ async fn raise_one(tx: &mut WriteTx<'_>, draft: &AlertDraft) -> Result<RaisedAle
             updated_at: from_micros(now),
             ..old
         };
-        return Ok(RaisedAlert { alert, new: false });
+        return Ok(RaisedAlert { alert, new: false, escalated });
     }
     let evidence = validate(draft)?;
     let id = AlertId::new();
@@ -208,7 +209,7 @@ async fn raise_one(tx: &mut WriteTx<'_>, draft: &AlertDraft) -> Result<RaisedAle
         handled_by: None,
         comment: None,
     };
-    Ok(RaisedAlert { alert, new: true })
+    Ok(RaisedAlert { alert, new: true, escalated: false })
 }
 
 async fn handle(
