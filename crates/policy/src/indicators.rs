@@ -128,9 +128,9 @@ impl Indicators {
         &mut self,
         path: &Path,
         now: OffsetDateTime,
-    ) -> Result<LoadReport, PolicyError> {
+    ) -> Result<LoadReport, Box<PolicyError>> {
         let data = crate::compile::read_bytes_capped(path, MAX_INDICATOR_FILE_BYTES)
-            .map_err(|kind| PolicyError::new(path, Pos::UNKNOWN, "", kind))?;
+            .map_err(|kind| Box::new(PolicyError::new(path, Pos::UNKNOWN, "", kind)))?;
         self.read_bytes(&data, path, now)
     }
 
@@ -140,14 +140,14 @@ impl Indicators {
         data: &[u8],
         file: &Path,
         now: OffsetDateTime,
-    ) -> Result<LoadReport, PolicyError> {
+    ) -> Result<LoadReport, Box<PolicyError>> {
         if data.len() as u64 > MAX_INDICATOR_FILE_BYTES {
-            return Err(PolicyError::new(
+            return Err(Box::new(PolicyError::new(
                 file,
                 Pos::UNKNOWN,
                 "",
                 ErrorKind::TooLarge { size: data.len() as u64, limit: MAX_INDICATOR_FILE_BYTES },
-            ));
+            )));
         }
         let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
         let file: Arc<Path> = Arc::from(file);
@@ -235,13 +235,13 @@ impl Indicators {
         file: &Arc<Path>,
         now: OffsetDateTime,
         report: &mut LoadReport,
-    ) -> Result<(), PolicyError> {
+    ) -> Result<(), Box<PolicyError>> {
         let v: Value = serde_json::from_slice(data).map_err(|e| {
             let pos = Pos {
                 line: u32::try_from(e.line()).unwrap_or(u32::MAX),
                 column: u32::try_from(e.column()).unwrap_or(u32::MAX),
             };
-            PolicyError::new(file, pos, "", ErrorKind::Json { message: e.to_string() })
+            Box::new(PolicyError::new(file, pos, "", ErrorKind::Json { message: e.to_string() }))
         })?;
         match &v {
             Value::Array(items) => {
@@ -251,12 +251,12 @@ impl Indicators {
             }
             Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("bundle") => {
                 let Some(items) = o.get("objects").and_then(Value::as_array) else {
-                    return Err(PolicyError::new(
+                    return Err(Box::new(PolicyError::new(
                         file,
                         Pos::UNKNOWN,
                         "objects",
                         ErrorKind::BadStix { reason: "a bundle without an objects array".into() },
-                    ));
+                    )));
                 };
                 for (i, o) in items.iter().enumerate() {
                     self.stix_object(o, &format!("objects[{i}]"), file, now, report);
@@ -470,7 +470,7 @@ fn strip_comment(line: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use time::macros::datetime;
 

@@ -492,7 +492,7 @@ impl Policy {
                 Ok(report) => policy.warnings.extend(report.problems),
                 Err(e) => {
                     // Where the policy names the file, then what is wrong.
-                    let mut e = e;
+                    let mut e = *e;
                     if e.line == 0 && e.file == f.path {
                         e.file = path.to_path_buf();
                         e.line = f.pos.line;

@@ -85,7 +85,7 @@ impl Cidr {
     pub fn addr(&self) -> IpAddr {
         self.addr
     }
-    pub fn len(&self) -> u8 {
+    pub fn prefix_len(&self) -> u8 {
         self.len
     }
     fn max_len(&self) -> u8 {
@@ -243,7 +243,7 @@ fn flatten<V: Copy + PartialEq>(mut p: Vec<(u128, u128, V)>) -> Vec<(u128, Optio
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use proptest::prelude::*;
 
@@ -333,7 +333,7 @@ mod tests {
                     .iter()
                     .filter(|(cidr, _)| cidr.contains(a))
                     // Longest, then first listed.
-                    .min_by(|x, y| y.0.len().cmp(&x.0.len()).then(x.1.cmp(&y.1)))
+                    .min_by(|x, y| y.0.prefix_len().cmp(&x.0.prefix_len()).then(x.1.cmp(&y.1)))
                     .map(|(_, v)| *v);
                 prop_assert_eq!(t.get(a), want, "probe {}", a);
             }

@@ -81,7 +81,7 @@ pub fn format_size(bytes: u64) -> String {
         (1 << 10, "KiB"),
         (1_000, "KB"),
     ] {
-        if bytes >= m && bytes % m == 0 {
+        if bytes >= m && bytes.is_multiple_of(m) {
             return format!("{} {u}", bytes / m);
         }
     }
@@ -92,7 +92,7 @@ pub fn format_size(bytes: u64) -> String {
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     for (m, u) in [(86_400_000u128, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s")] {
-        if ms >= m && ms % m == 0 {
+        if ms >= m && ms.is_multiple_of(m) {
             return format!("{}{u}", ms / m);
         }
     }
