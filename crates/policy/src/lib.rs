@@ -116,6 +116,7 @@ use sekimori_types::Lang;
 use time::OffsetDateTime;
 
 mod compile;
+pub mod detect;
 mod detections;
 mod error;
 pub mod indicators;
