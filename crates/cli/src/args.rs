@@ -81,6 +81,30 @@ pub enum Command {
     /// The Ministry of Health (MHLW) hospital cybersecurity checklist, answered
     /// from sekimori's evidence where it has some; the rest left for people.
     Checklist(ChecklistArgs),
+    /// The network policy file (zones, rules, detections, indicators): check
+    /// one, print the sample.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCmd {
+    /// Check a policy file and the indicator files it names: a summary when
+    /// it is valid; every problem as FILE:LINE:COL: key: message (exit 2)
+    /// when not.
+    Check(PolicyCheckArgs),
+    /// Print the sample hospital policy, a starting point to edit.
+    Sample,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyCheckArgs {
+    /// The policy file (TOML).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

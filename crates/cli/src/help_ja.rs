@@ -254,6 +254,19 @@ const TEXT: &[(&str, &str, &str)] = &[
     ),
     ("checklist", "format", "出力形式：json または html"),
     ("checklist", "output", "標準出力の代わりにこのファイルに書く"),
+    (
+        "policy",
+        "",
+        "ネットワークポリシーのファイル（ゾーン・ルール・検知・脅威情報）：検査する・見本を表示する",
+    ),
+    (
+        "policy check",
+        "",
+        "ポリシーファイルと、そこに書かれた脅威情報のファイルを検査する。正しければ概要を表示し、誤りがあればすべてを「ファイル:行:列: キー: 内容」で示して終了コード 2",
+    ),
+    ("policy check", "file", "ポリシーファイル（TOML）"),
+    ("policy check", "json", "結果を JSON で出力する"),
+    ("policy sample", "", "病院向けポリシーの見本を表示する（編集の出発点）"),
 ];
 
 /// Rewrites `cmd`'s help into Japanese.

@@ -48,6 +48,9 @@ fn main() -> ExitCode {
     if let Command::Lab(ref c) = cli.command {
         return commands::lab::lab(c, lang);
     }
+    if let Command::Policy(ref c) = cli.command {
+        return commands::policy::policy(c, lang);
+    }
     // `connect` moves bytes between sockets and one TLS connection: one
     // thread does that without handing every chunk between workers.
     // Measured with bench/tunnel.sh: 0.69× → 1.14× `ssh -L` in back-to-back runs.
@@ -84,7 +87,7 @@ fn main() -> ExitCode {
             Command::Feeds(ref c) => commands::assess::feeds(&cli, c, lang).await,
             Command::Assess(ref a) => commands::assess::assess(&cli, a, lang).await,
             Command::Checklist(ref a) => commands::assess::checklist(&cli, a, lang).await,
-            Command::Analyze(_) | Command::Lab(_) => Ok(ExitCode::SUCCESS), // handled above
+            Command::Analyze(_) | Command::Lab(_) | Command::Policy(_) => Ok(ExitCode::SUCCESS), // handled above
         }
     });
     match result {

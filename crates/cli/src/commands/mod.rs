@@ -20,6 +20,7 @@ pub mod audit;
 pub mod broker;
 pub mod connect;
 pub mod lab;
+pub mod policy;
 pub mod remote;
 pub mod sensor;
 pub mod serve;
