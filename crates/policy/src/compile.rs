@@ -559,11 +559,9 @@ fn zone_set(
         cx.err(list.span(), key, ErrorKind::EmptyZoneList);
         return ZoneSet::Zones(Vec::new());
     }
-    if names.iter().any(|n| n == "any") {
-        return ZoneSet::Any;
-    }
+    let any = names.iter().any(|n| n == "any");
     let mut out = Vec::new();
-    for n in names {
+    for n in names.iter().filter(|n| *n != "any") {
         match by_name.get(n) {
             Some(z) => {
                 if !out.contains(z) {
@@ -573,7 +571,7 @@ fn zone_set(
             None => cx.err(list.span(), key, ErrorKind::UnknownZone { name: n.clone() }),
         }
     }
-    ZoneSet::Zones(out)
+    if any { ZoneSet::Any } else { ZoneSet::Zones(out) }
 }
 
 fn known_apps() -> String {

@@ -671,3 +671,14 @@ fn load_refuses_a_file_over_the_cap_before_reading_it() {
     let e = Policy::load(&dir.path().join("absent.toml")).unwrap_err();
     assert_eq!(e.0[0].code(), "io");
 }
+
+#[test]
+fn any_with_an_unknown_zone_is_still_an_error() {
+    let e = errors(
+        "[hospital]\nranges = [\"10.0.0.0/8\"]\n[[rule]]\nfrom = [\"any\", \"icu\"]\nto = \"internet\"\n",
+    );
+    assert_eq!(
+        (e.0[0].line, e.0[0].key.as_str(), e.0[0].code()),
+        (4, "rule[1].from", "unknown_zone")
+    );
+}
