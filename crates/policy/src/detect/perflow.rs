@@ -303,11 +303,8 @@ impl Detectors {
         let (app, kind) = found;
         let boundary = !inside(zs) || !inside(zd);
         // The inside endpoint; the server when both are inside.
-        let (host, host_zone, host_names) = if inside(zd) {
-            (ev.dst, zd, ev.dst_hints.names)
-        } else {
-            (ev.src, zs, ev.src_hints.names)
-        };
+        let (host, host_names) =
+            if inside(zd) { (ev.dst, ev.dst_hints.names) } else { (ev.src, ev.src_hints.names) };
         let (out, inn) = (st.bytes_out, st.bytes_in);
         self.pending.emit(
             AlertKind::UnmanagedRemoteAccess,
@@ -368,7 +365,6 @@ impl Detectors {
                     .detail("internet_boundary", boundary)
                     .detail("allowed_zones", &allowed);
                 evidence.detail("host", text::label(host, host_names));
-                let _ = host_zone;
                 AlertDraft {
                     kind: AlertKind::UnmanagedRemoteAccess,
                     severity: policy.detections().severity(AlertKind::UnmanagedRemoteAccess, default),
