@@ -265,6 +265,32 @@ pub struct AnalyzeArgs {
     /// peak flows, bytes per tracked flow, elapsed time, MB/s.
     #[arg(long)]
     pub stats: bool,
+    /// Evaluate this policy file (zones, rules, detections) and print its
+    /// alerts (`sekimori policy sample` prints one). Analyses on one thread.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Exit 1 when an alert at or above this severity was raised.
+    #[arg(long, value_enum, requires = "policy")]
+    pub fail_on: Option<SeverityArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl SeverityArg {
+    pub fn severity(self) -> sekimori_types::AlertSeverity {
+        match self {
+            SeverityArg::Low => sekimori_types::AlertSeverity::Low,
+            SeverityArg::Medium => sekimori_types::AlertSeverity::Medium,
+            SeverityArg::High => sekimori_types::AlertSeverity::High,
+            SeverityArg::Critical => sekimori_types::AlertSeverity::Critical,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

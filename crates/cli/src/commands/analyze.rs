@@ -21,10 +21,48 @@ pub fn analyze(args: &AnalyzeArgs, lang: Lang) -> ExitCode {
         threads: args.threads.max(1),
         ..Options::default()
     };
+    let detector = match &args.policy {
+        None => None,
+        Some(path) => match super::detect::load_policy(path, lang) {
+            Ok(policy) => Some(super::detect::Detector::new(policy)),
+            Err(problems) => {
+                let mut err = std::io::stderr().lock();
+                for p in problems {
+                    let _ = writeln!(err, "{p}");
+                }
+                return ExitCode::from(2);
+            }
+        },
+    };
     let started = std::time::Instant::now();
-    let Outcome { analysis, error } = sekimori_sensor::analyze_files(&args.files, &opts);
+    let Outcome { mut analysis, error } = match &detector {
+        // Detections follow one timeline: one thread.
+        Some(d) => sekimori_sensor::analyze_files_with_progress(
+            &args.files,
+            &Options { threads: 1, ..opts },
+            d.sink(),
+        ),
+        None => sekimori_sensor::analyze_files(&args.files, &opts),
+    };
+    let mut failed = false;
+    if let Some(d) = &detector {
+        let mut drafts = d.take();
+        // Most severe first, then in order of time.
+        drafts.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.first.cmp(&b.first)));
+        failed = args.fail_on.is_some_and(|on| drafts.iter().any(|a| a.severity >= on.severity()));
+        analysis.alerts = drafts.iter().map(super::detect::alert_json).collect();
+    }
     if args.stats {
         print_stats(&analysis, started.elapsed(), args.threads.max(1));
+        if let Some(s) = detector.as_ref().and_then(super::detect::Detector::stats) {
+            let v = serde_json::json!({"detections": {
+                "events": s.events,
+                "flows": s.flows_started,
+                "drafts": s.drafts.values().sum::<u64>(),
+                "dropped": s.dropped,
+            }});
+            let _ = writeln!(std::io::stderr().lock(), "{v}");
+        }
     }
     let mut out = BufWriter::new(std::io::stdout().lock());
     // A closed pipe (`| head`) is not an error of the analysis.
@@ -37,6 +75,7 @@ pub fn analyze(args: &AnalyzeArgs, lang: Lang) -> ExitCode {
     let _ = out.flush();
     drop(out);
     match error {
+        None if failed => ExitCode::from(1),
         None => ExitCode::SUCCESS,
         Some(e) => {
             crate::output::error(lang, &anyhow::anyhow!(message(&e, lang)));

@@ -19,6 +19,7 @@ pub mod assess;
 pub mod audit;
 pub mod broker;
 pub mod connect;
+pub mod detect;
 pub mod lab;
 pub mod policy;
 pub mod remote;

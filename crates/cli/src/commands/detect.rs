@@ -1,0 +1,145 @@
+//! The detection engine (`sekimori_policy::detect`) fed by the sensor's
+//! flow progress, for `sekimori analyze --policy` and `sekimori sensor`.
+//!
+//! The engine starts at the first thing it is told (the capture's first
+//! second offline, the first packet or tick live), so the learning period
+//! of "new device/talker/protocol" counts from there.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use sekimori_policy::detect::{Engine, EngineStats, FlowEvent};
+use sekimori_policy::{AssetHints, Policy, Transport};
+use sekimori_proto::{FactKey, Subject};
+use sekimori_sensor::{Progress, ProgressSink, Timestamp};
+use sekimori_types::{AlertDraft, Lang};
+
+/// A policy file, loaded; `Err` holds every problem as
+/// `FILE:LINE:COL: key: message` in the user's language.
+pub fn load_policy(path: &Path, lang: Lang) -> Result<Arc<Policy>, Vec<String>> {
+    Policy::load(path).map(Arc::new).map_err(|errors| errors.lines(lang))
+}
+
+/// The engine, shared between the analysis (through its progress sink)
+/// and whoever takes the drafts.
+#[derive(Clone, Debug)]
+pub struct Detector {
+    policy: Arc<Policy>,
+    engine: Arc<Mutex<Option<Engine>>>,
+}
+
+fn time_of(t: Timestamp) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+impl Detector {
+    pub fn new(policy: Arc<Policy>) -> Detector {
+        Detector { policy, engine: Arc::new(Mutex::new(None)) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Engine>> {
+        // A panic elsewhere must not stop detection.
+        self.engine.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The sink to give [`sekimori_sensor::Analyzer::on_progress`].
+    pub fn sink(&self) -> ProgressSink {
+        let me = self.clone();
+        Box::new(move |p| me.progress(p))
+    }
+
+    fn progress(&self, p: Progress<'_>) {
+        let mut guard = self.lock();
+        let at = match &p {
+            Progress::Flow(u) => time_of(u.last),
+            Progress::Tick(t) => time_of(*t),
+        };
+        let engine = guard.get_or_insert_with(|| Engine::new(Arc::clone(&self.policy), at));
+        match p {
+            Progress::Tick(_) => engine.tick(at),
+            Progress::Flow(u) => {
+                // Names the flow's own payload gave its ends (a DHCP or
+                // NetBIOS name of the client, the server's DNS name) and the
+                // names it asked for or reached (DNS query, SNI, Host).
+                let mut src_names: Vec<String> = Vec::new();
+                let mut dst_names: Vec<String> = Vec::new();
+                let mut server_names: Vec<String> = Vec::new();
+                for f in u.facts {
+                    match f.key {
+                        FactKey::DnsQuery | FactKey::TlsSni | FactKey::HttpHost => {
+                            server_names.push(f.value.clone());
+                        }
+                        FactKey::Hostname | FactKey::NetbiosName | FactKey::DnsName => {
+                            match f.subject {
+                                Subject::Client => src_names.push(f.value.clone()),
+                                Subject::Server => dst_names.push(f.value.clone()),
+                                _ => {}
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let ev = FlowEvent {
+                    flow: u.id,
+                    src: u.src,
+                    dst: u.dst,
+                    sport: u.sport,
+                    dport: u.dport,
+                    transport: match u.protocol {
+                        6 => Transport::Tcp,
+                        17 => Transport::Udp,
+                        _ => Transport::Other,
+                    },
+                    app: u.app,
+                    bytes_out: u.bytes_out,
+                    bytes_in: u.bytes_in,
+                    packets_out: 0,
+                    packets_in: 0,
+                    first: time_of(u.first),
+                    at,
+                    ended: u.ended,
+                    src_hints: AssetHints { names: &src_names, ..AssetHints::default() },
+                    dst_hints: AssetHints { names: &dst_names, ..AssetHints::default() },
+                    server_names: &server_names,
+                };
+                engine.flow(&ev);
+            }
+        }
+    }
+
+    /// Time passes without traffic (live).
+    pub fn tick(&self, now: OffsetDateTime) {
+        let mut guard = self.lock();
+        guard.get_or_insert_with(|| Engine::new(Arc::clone(&self.policy), now)).tick(now);
+    }
+
+    /// The drafts raised since the last take.
+    pub fn take(&self) -> Vec<AlertDraft> {
+        self.lock().as_mut().map(Engine::take).unwrap_or_default()
+    }
+
+    /// The engine's counters (none before it started).
+    pub fn stats(&self) -> Option<EngineStats> {
+        self.lock().as_ref().map(Engine::stats)
+    }
+}
+
+/// An alert as `sekimori analyze` prints it (design.md's contract: `kind`,
+/// `severity`, `summary`, `evidence`; plus the Japanese summary, the span
+/// and the count).
+pub fn alert_json(d: &AlertDraft) -> Value {
+    json!({
+        "kind": d.kind,
+        "severity": d.severity,
+        "summary": d.summary,
+        "summary_ja": d.summary_ja,
+        "evidence": d.evidence,
+        "first": sekimori_types::rfc3339(d.first),
+        "last": sekimori_types::rfc3339(d.last),
+        "count": d.count,
+        "dedup_key": d.dedup_key,
+    })
+}

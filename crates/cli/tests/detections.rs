@@ -1,0 +1,162 @@
+//! `sekimori analyze --policy`: the real binary, real captures, the shipped
+//! sample policy and small policies written here. Alerts keep the contract
+//! (`kind`, `severity`, `summary`, `evidence`), say it in Japanese too, and
+//! `--fail-on` sets the exit code.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn sekimori() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sekimori"));
+    c.env_remove("SEKIMORI_LANG").env("LANG", "C.UTF-8").env_remove("LC_ALL");
+    c
+}
+
+fn pcap(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/pcaps").join(name)
+}
+
+fn sample(dir: &Path) -> PathBuf {
+    let out = sekimori().args(["policy", "sample"]).output().unwrap();
+    assert!(out.status.success());
+    let p = dir.join("policy.toml");
+    std::fs::write(&p, out.stdout).unwrap();
+    p
+}
+
+fn run(policy: &Path, capture: &Path, extra: &[&str]) -> (Option<i32>, Vec<Value>) {
+    let out = sekimori()
+        .arg("analyze")
+        .arg("--policy")
+        .arg(policy)
+        .arg(capture)
+        .args(extra)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), v["alerts"].as_array().unwrap().clone())
+}
+
+#[test]
+fn an_openvpn_client_outside_the_broker_is_unmanaged_remote_access() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = sample(dir.path());
+    let (code, alerts) = run(&policy, &pcap("ndpi_openvpn.pcap"), &[]);
+    assert_eq!(code, Some(0));
+    assert!(!alerts.is_empty());
+    for a in &alerts {
+        for field in ["kind", "severity", "summary", "summary_ja", "evidence", "first", "count"] {
+            assert!(!a[field].is_null(), "{field} missing: {a}");
+        }
+        assert_eq!(a["kind"], "unmanaged_remote_access", "{a}");
+        assert!(a["summary"].as_str().unwrap().contains("openvpn"), "{a}");
+        assert!(!a["summary_ja"].as_str().unwrap().is_ascii(), "{a}");
+        let zones: Vec<&str> = a["evidence"]["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|x| x["zone"].as_str())
+            .collect();
+        // A VPN to the internet crosses the boundary: critical; inside, high.
+        let expected = if zones.contains(&"internet") { "critical" } else { "high" };
+        assert_eq!(a["severity"], expected, "{a}");
+        assert!(!a["evidence"]["flows"].as_array().unwrap().is_empty(), "{a}");
+    }
+    let office: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["summary"].as_str().unwrap().contains("(zone \"office\")"))
+        .collect();
+    assert!(!office.is_empty(), "an office PC's VPN to the internet");
+    // One alert per inside endpoint and application, not one per flow.
+    let keys: std::collections::BTreeSet<&str> =
+        alerts.iter().map(|a| a["dedup_key"].as_str().unwrap()).collect();
+    assert_eq!(keys.len(), alerts.len());
+
+    let (code, _) = alerts_with(&policy, "ndpi_openvpn.pcap", &["--fail-on", "critical"]);
+    assert_eq!(code, Some(1), "--fail-on critical with critical alerts");
+}
+
+fn alerts_with(policy: &Path, capture: &str, extra: &[&str]) -> (Option<i32>, Vec<Value>) {
+    run(policy, &pcap(capture), extra)
+}
+
+/// The DICOM capture's store of 106,503 bytes from 10.20.5.31 to
+/// 10.20.1.10, with only the modality's /24 inside the hospital: the upload
+/// leaves the hospital. Above a 50 KB threshold it is exfiltration; under a
+/// 200 KB one it is not.
+#[test]
+fn an_upload_above_the_threshold_is_exfiltration_and_below_it_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = |threshold: &str| {
+        let p = dir.path().join(format!("p-{threshold}.toml").replace(' ', ""));
+        std::fs::write(
+            &p,
+            format!(
+                "[hospital]\nranges = [\"10.20.5.0/24\"]\n\n[[zone]]\nname = \"imaging\"\n\
+                 ranges = [\"10.20.5.0/24\"]\ncritical = true\n\n[[rule]]\nfrom = \"imaging\"\n\
+                 to = \"internet\"\nprotocols = [\"dicom\"]\n\n\
+                 [detections.exfiltration]\nthreshold = \"{threshold}\"\nwindow = \"5m\"\n"
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let (code, alerts) =
+        run(&policy("50 KB"), &pcap("gen_dicom_echo_store_find.pcap"), &["--fail-on", "high"]);
+    let exfil: Vec<&Value> = alerts.iter().filter(|a| a["kind"] == "exfiltration").collect();
+    assert_eq!(exfil.len(), 1, "{alerts:?}");
+    let a = exfil[0];
+    assert_eq!(a["severity"], "critical", "from a critical zone: {a}");
+    assert!(a["evidence"]["bytes"].as_u64().unwrap() > 50_000, "{a}");
+    assert!(a["summary"].as_str().unwrap().contains("10.20.1.10"), "{a}");
+    assert_eq!(code, Some(1), "--fail-on high");
+    // The rule allows DICOM to the internet: no segmentation alert.
+    assert!(alerts.iter().all(|a| a["kind"] != "segmentation_violation"), "{alerts:?}");
+
+    let (code, alerts) = run(&policy("200 KB"), &pcap("gen_dicom_echo_store_find.pcap"), &[]);
+    assert!(alerts.iter().all(|a| a["kind"] != "exfiltration"), "{alerts:?}");
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn a_flow_the_policy_denies_is_a_segmentation_violation() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.toml");
+    // The PACS is critical and nothing may reach it.
+    std::fs::write(
+        &p,
+        "[hospital]\nranges = [\"10.0.0.0/8\"]\n\n[[zone]]\nname = \"pacs\"\n\
+         ranges = [\"10.20.1.0/24\"]\ncritical = true\n\n[[zone]]\nname = \"modalities\"\n\
+         ranges = [\"10.20.5.0/24\"]\n",
+    )
+    .unwrap();
+    let (_, alerts) = run(&p, &pcap("gen_dicom_echo_store_find.pcap"), &[]);
+    let seg: Vec<&Value> =
+        alerts.iter().filter(|a| a["kind"] == "segmentation_violation").collect();
+    assert_eq!(seg.len(), 1, "{alerts:?}");
+    assert_eq!(seg[0]["severity"], "high");
+    let s = seg[0]["summary"].as_str().unwrap();
+    assert!(s.contains("modalities") && s.contains("pacs"), "{s}");
+}
+
+#[test]
+fn a_bad_policy_is_exit_2_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.toml");
+    std::fs::write(&p, "[hospital]\nranges = [\"10.0.0.0/33\"]\n").unwrap();
+    let out = sekimori()
+        .args(["analyze", "--policy"])
+        .arg(&p)
+        .arg(pcap("gen_dicom_echo_store_find.pcap"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:2:"), "{err}");
+    assert!(out.stdout.is_empty(), "no analysis on a bad policy");
+}
