@@ -316,6 +316,10 @@ pub struct SensorArgs {
     /// Most flows tracked at once (default 500000).
     #[arg(long)]
     pub max_flows: Option<usize>,
+    /// The policy file (zones, rules, detections): alerts within seconds,
+    /// stored and forwarded to the `[forward]` destinations.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -110,12 +110,6 @@ impl Detector {
         }
     }
 
-    /// Time passes without traffic (live).
-    pub fn tick(&self, now: OffsetDateTime) {
-        let mut guard = self.lock();
-        guard.get_or_insert_with(|| Engine::new(Arc::clone(&self.policy), now)).tick(now);
-    }
-
     /// The drafts raised since the last take.
     pub fn take(&self) -> Vec<AlertDraft> {
         self.lock().as_mut().map(Engine::take).unwrap_or_default()

@@ -14,6 +14,7 @@
 //! writes themselves are bookkeeping and are not.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -51,6 +52,9 @@ pub struct SensorSettings {
     pub flush_secs: u64,
     /// Most flows tracked at once.
     pub max_flows: usize,
+    /// The policy file (zones, rules, detections): alerts are raised
+    /// within seconds, stored and forwarded (`[forward]`).
+    pub policy: Option<PathBuf>,
 }
 
 impl Default for SensorSettings {
@@ -61,6 +65,7 @@ impl Default for SensorSettings {
             collectors: Vec::new(),
             flush_secs: 10,
             max_flows: 500_000,
+            policy: None,
         }
     }
 }
@@ -339,6 +344,9 @@ pub async fn sensor(cli: &Cli, args: &SensorArgs, lang: Lang) -> Result<ExitCode
     if let Some(m) = args.max_flows {
         set.max_flows = m;
     }
+    if args.policy.is_some() {
+        set.policy = args.policy.clone();
+    }
     set.validate().context("[sensor]")?;
     if set.interface.is_none() && set.collectors.is_empty() {
         inst.store.close().await;
@@ -374,7 +382,31 @@ pub async fn sensor(cli: &Cli, args: &SensorArgs, lang: Lang) -> Result<ExitCode
         flows: FlowConfig { max_flows: set.max_flows, ..FlowConfig::default() },
         ..Options::default()
     };
-    let state = Arc::new(Mutex::new(State { an: Analyzer::new(&opts), feed: Feed::new() }));
+    let detector = match &set.policy {
+        None => None,
+        Some(path) => match super::detect::load_policy(path, lang) {
+            Ok(p) => Some(super::detect::Detector::new(p)),
+            Err(problems) => {
+                inst.store.close().await;
+                anyhow::bail!("{}", problems.join("\n"));
+            }
+        },
+    };
+    let mut alerting = match &detector {
+        None => None,
+        Some(_) => Some(
+            super::alerting::Alerting::start(
+                &inst.config.forward,
+                &cli.data_dir.join("forward").join("sensor"),
+            )
+            .await?,
+        ),
+    };
+    let mut analyzer = Analyzer::new(&opts);
+    if let Some(d) = &detector {
+        analyzer.on_progress(d.sink());
+    }
+    let state = Arc::new(Mutex::new(State { an: analyzer, feed: Feed::new() }));
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(Counters::default());
     let (err_tx, mut err_rx) = mpsc::unbounded_channel();
@@ -426,6 +458,9 @@ pub async fn sensor(cli: &Cli, args: &SensorArgs, lang: Lang) -> Result<ExitCode
     }
     println!("  {}: {}", lang.pick("データベース", "database"), inst.store.backend().as_str());
     println!("  {}: {}s", lang.pick("書き込み間隔", "flush interval"), set.flush_secs);
+    if let Some(p) = &set.policy {
+        println!("  {}: {}", lang.pick("ポリシー", "policy"), p.display());
+    }
     println!("ready");
     flush_stdout();
     tracing::info!(message = "Sensor started.", interface = ?set.interface, collectors = ?bound);
@@ -435,12 +470,22 @@ pub async fn sensor(cli: &Cli, args: &SensorArgs, lang: Lang) -> Result<ExitCode
     let mut every = tokio::time::interval(Duration::from_secs(set.flush_secs));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     every.tick().await;
+    // Detections run every second: flows' progress, time, alerts.
+    let mut detect_every = tokio::time::interval(Duration::from_secs(1));
+    detect_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut drafts: Vec<sekimori_types::AlertDraft> = Vec::new();
     let signal = wait_for_signal();
     tokio::pin!(signal);
     let mut failure: Option<anyhow::Error> = None;
     let reason = loop {
         tokio::select! {
             s = &mut signal => break s.to_owned(),
+            _ = detect_every.tick(), if detector.is_some() => {
+                if let (Some(d), Some(a)) = (&detector, alerting.as_mut()) {
+                    lock(&state).an.advance(wall_clock());
+                    raise_alerts(d, a, &inst.store, &mut drafts, lang).await;
+                }
+            }
             Some(e) = err_rx.recv() => {
                 let r = format!("input failed: {e:#}");
                 failure = Some(e);
@@ -463,6 +508,13 @@ pub async fn sensor(cli: &Cli, args: &SensorArgs, lang: Lang) -> Result<ExitCode
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
     let last = flusher.flush(true).await;
+    if let (Some(d), Some(mut a)) = (&detector, alerting.take()) {
+        raise_alerts(d, &mut a, &inst.store, &mut drafts, lang).await;
+        if !drafts.is_empty() {
+            tracing::error!(message = "Alerts not stored at stop.", count = drafts.len());
+        }
+        a.shutdown().await;
+    }
     match &last {
         Ok((w, d)) => report(lang, w, d, &state),
         Err(e) => tracing::error!(message = "Last flush failed.", error = format!("{e:#}")),
@@ -487,6 +539,53 @@ pub async fn sensor(cli: &Cli, args: &SensorArgs, lang: Lang) -> Result<ExitCode
     }
     last?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Most alert drafts kept for a retry while the store cannot be written.
+const MAX_PENDING_DRAFTS: usize = 10_000;
+
+/// Takes the engine's drafts and stores and forwards them with any that
+/// an earlier failure left; prints one line per new alert.
+async fn raise_alerts(
+    d: &super::detect::Detector,
+    a: &mut super::alerting::Alerting,
+    store: &Store,
+    drafts: &mut Vec<sekimori_types::AlertDraft>,
+    lang: Lang,
+) {
+    drafts.extend(d.take());
+    if drafts.is_empty() {
+        return;
+    }
+    match a.raise(store, drafts).await {
+        Ok(raised) => {
+            for r in raised.iter().filter(|r| r.new || r.escalated) {
+                println!(
+                    "{}: [{}] {} {}",
+                    lang.pick("アラート", "alert"),
+                    r.alert.severity,
+                    r.alert.kind,
+                    lang.pick(&r.alert.summary_ja, &r.alert.summary)
+                );
+            }
+            flush_stdout();
+            drafts.clear();
+        }
+        Err(e) => {
+            if drafts.len() > MAX_PENDING_DRAFTS {
+                let over = drafts.len() - MAX_PENDING_DRAFTS;
+                drafts.drain(..over);
+                tracing::error!(
+                    message = "Alert drafts dropped: the store could not be written for long.",
+                    dropped = over
+                );
+            }
+            tracing::warn!(
+                message = "Alerts not stored; retrying in a second.",
+                error = format!("{e:#}")
+            );
+        }
+    }
 }
 
 fn flush_stdout() {
