@@ -160,3 +160,36 @@ fn a_bad_policy_is_exit_2_naming_the_line() {
     assert!(err.contains("bad.toml:2:"), "{err}");
     assert!(out.stdout.is_empty(), "no analysis on a bad policy");
 }
+
+/// A capture replayed into the store: its alerts are stored (and listed
+/// by `sekimori alert list`), and a second replay aggregates into them.
+#[test]
+fn analyze_store_keeps_the_alerts_and_a_replay_aggregates() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = sample(dir.path());
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let out = sekimori()
+            .env_remove("SEKIMORI_DATABASE_URL")
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let capture = pcap("ndpi_ipsec_isakmp_esp.pcap");
+    let args =
+        ["analyze", capture.to_str().unwrap(), "--store", "--policy", policy.to_str().unwrap()];
+    let first = run(&args);
+    let new = first["alerts"]["new"].as_u64().unwrap();
+    assert!(new >= 1, "{first}");
+    let second = run(&args);
+    assert_eq!(second["alerts"]["new"], 0, "a replay aggregates: {second}");
+    let listed = run(&["alert", "list", "--json"]);
+    let alerts = listed["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len() as u64, new);
+    let ike = alerts.iter().find(|a| a["kind"] == "unmanaged_remote_access").unwrap();
+    assert!(ike["count"].as_u64().unwrap() >= 2, "{ike}");
+}

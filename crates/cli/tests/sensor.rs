@@ -253,8 +253,7 @@ fn syslog_receiver() -> (String, mpsc::Receiver<(Instant, String)>) {
             std::thread::spawn(move || {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
-                loop {
-                    let Ok(n) = conn.read(&mut chunk) else { break };
+                while let Ok(n) = conn.read(&mut chunk) {
                     if n == 0 {
                         break;
                     }

@@ -623,18 +623,50 @@ pub async fn analyze_store(cli: &Cli, args: &AnalyzeArgs, lang: Lang) -> Result<
         identify: !args.no_identify,
         ..Options::default()
     };
+    let detector = match &args.policy {
+        None => None,
+        Some(path) => match super::detect::load_policy(path, lang) {
+            Ok(p) => Some(super::detect::Detector::new(p)),
+            Err(problems) => {
+                inst.store.close().await;
+                anyhow::bail!("{}", problems.join("\n"));
+            }
+        },
+    };
     let files = args.files.clone();
-    let out = tokio::task::spawn_blocking(move || sekimori_sensor::analyze_files(&files, &opts))
-        .await
-        .context("the analysis stopped")?;
+    let sink = detector.as_ref().map(super::detect::Detector::sink);
+    let out = tokio::task::spawn_blocking(move || match sink {
+        Some(sink) => sekimori_sensor::analyze_files_with_progress(&files, &opts, sink),
+        None => sekimori_sensor::analyze_files(&files, &opts),
+    })
+    .await
+    .context("the analysis stopped")?;
     let a = &out.analysis;
     let buckets: Vec<ConversationBucket> = a.conversations.iter().filter_map(bucket).collect();
     let written = write(&inst.store, &a.assets, &buckets).await;
+    // Alerts of a capture replayed into the store: stored and forwarded
+    // like the live sensor's.
+    let mut alerts = super::alerting::AlertCounts::default();
+    let raised: Result<()> = async {
+        let Some(d) = &detector else { return Ok(()) };
+        let mut a = super::alerting::Alerting::start(
+            &inst.config.forward,
+            &cli.data_dir.join("forward").join("analyze"),
+        )
+        .await?;
+        let r = a.raise(&inst.store, &d.take()).await;
+        alerts = a.counts;
+        a.shutdown().await;
+        r.map(|_| ())
+    }
+    .await;
     inst.store.close().await;
     let written = written?;
+    raised?;
     if args.format == AnalyzeFormat::Json {
         crate::output::json(&json!({
             "stored": written,
+            "alerts": alerts,
             "files": a.stats.files,
             "packets": a.stats.packets,
             "flows": a.flows.len(),
