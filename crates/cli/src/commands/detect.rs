@@ -29,6 +29,9 @@ pub fn load_policy(path: &Path, lang: Lang) -> Result<Arc<Policy>, Vec<String>> 
 pub struct Detector {
     policy: Arc<Policy>,
     engine: Arc<Mutex<Option<Engine>>>,
+    /// Woken when the engine goes from no drafts to some, so a live
+    /// caller raises them at once (not at its next tick).
+    raised: Arc<tokio::sync::Notify>,
 }
 
 fn time_of(t: Timestamp) -> OffsetDateTime {
@@ -37,7 +40,11 @@ fn time_of(t: Timestamp) -> OffsetDateTime {
 
 impl Detector {
     pub fn new(policy: Arc<Policy>) -> Detector {
-        Detector { policy, engine: Arc::new(Mutex::new(None)) }
+        Detector {
+            policy,
+            engine: Arc::new(Mutex::new(None)),
+            raised: Arc::new(tokio::sync::Notify::new()),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<Engine>> {
@@ -58,6 +65,7 @@ impl Detector {
             Progress::Tick(t) => time_of(*t),
         };
         let engine = guard.get_or_insert_with(|| Engine::new(Arc::clone(&self.policy), at));
+        let had = engine.pending() > 0;
         match p {
             Progress::Tick(_) => engine.tick(at),
             Progress::Flow(u) => {
@@ -108,6 +116,14 @@ impl Detector {
                 engine.flow(&ev);
             }
         }
+        if !had && engine.pending() > 0 {
+            self.raised.notify_one();
+        }
+    }
+
+    /// Resolves when drafts are waiting (or were raised since the last take).
+    pub async fn drafts_waiting(&self) {
+        self.raised.notified().await;
     }
 
     /// The drafts raised since the last take.

@@ -486,6 +486,12 @@ pub async fn sensor(cli: &Cli, args: &SensorArgs, lang: Lang) -> Result<ExitCode
                     raise_alerts(d, a, &inst.store, &mut drafts, lang).await;
                 }
             }
+            // Drafts from packet-driven progress: raised at once.
+            _ = async { if let Some(d) = &detector { d.drafts_waiting().await } else { std::future::pending().await } } => {
+                if let (Some(d), Some(a)) = (&detector, alerting.as_mut()) {
+                    raise_alerts(d, a, &inst.store, &mut drafts, lang).await;
+                }
+            }
             Some(e) = err_rx.recv() => {
                 let r = format!("input failed: {e:#}");
                 failure = Some(e);

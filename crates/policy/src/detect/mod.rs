@@ -300,6 +300,12 @@ impl Engine {
 
     /// The drafts raised since the last call, one per key, in the order
     /// they were first raised.
+    /// Drafts waiting for [`Engine::take`] (cheap: for a caller that takes
+    /// as soon as there is something).
+    pub fn pending(&self) -> usize {
+        self.det.pending.drafts.len()
+    }
+
     pub fn take(&mut self) -> Vec<AlertDraft> {
         let out = self.det.pending.take();
         for d in &out {
