@@ -385,6 +385,7 @@ impl Harness {
             clock: Arc::new(t.clock.clone()),
             totp_issuer: "sekimori-test".into(),
             gateway: gateway.clone(),
+            alerts: None,
         });
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.expect("bind gateway");
         let addr = listener.local_addr().expect("gateway address").to_string();

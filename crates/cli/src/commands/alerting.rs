@@ -64,19 +64,24 @@ impl Alerting {
             if r.new {
                 self.counts.new += 1;
             }
-            let Some(fw) = &self.forwarder else { continue };
-            if !(r.new || r.escalated) {
-                continue;
-            }
-            match fw.submit(&r.alert).await {
-                Ok(_) => self.counts.forwarded += 1,
-                Err(e) => {
-                    self.counts.forward_failed += 1;
-                    tracing::error!(message = "Alert not queued for forwarding.", alert = %r.alert.id, error = %e);
-                }
+            if r.new || r.escalated {
+                self.forward(&r.alert).await;
             }
         }
         Ok(raised)
+    }
+
+    /// Queues a stored alert for every destination (logged and counted
+    /// when a queue refuses it: the alert stays in the store).
+    pub async fn forward(&mut self, alert: &sekimori_types::Alert) {
+        let Some(fw) = &self.forwarder else { return };
+        match fw.submit(alert).await {
+            Ok(_) => self.counts.forwarded += 1,
+            Err(e) => {
+                self.counts.forward_failed += 1;
+                tracing::error!(message = "Alert not queued for forwarding.", alert = %alert.id, error = %e);
+            }
+        }
     }
 
     /// Stops the forwarders (what is queued stays on disk for the next start).

@@ -117,6 +117,20 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, lang: Lang) -> Result<ExitCode> 
         );
     }
     let rechecks = tokio::spawn(gateway.clone().run_rechecks());
+    // Alerts this server raises (attacks on the login) go to the forwarders
+    // from one task; what is queued survives a restart.
+    let (alert_tx, mut alert_rx) = tokio::sync::mpsc::unbounded_channel::<sekimori_types::Alert>();
+    let mut alerting = super::alerting::Alerting::start(
+        &inst.config.forward,
+        &inst.dir.root.join("forward").join("serve"),
+    )
+    .await?;
+    tokio::spawn(async move {
+        while let Some(a) = alert_rx.recv().await {
+            alerting.forward(&a).await;
+        }
+        alerting.shutdown().await;
+    });
     let state = AppState {
         store: inst.store.clone(),
         authn: Arc::new(inst.config.authn.clone()),
@@ -124,6 +138,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, lang: Lang) -> Result<ExitCode> 
         clock: inst.clock.clone(),
         totp_issuer: "sekimori".into(),
         gateway: gateway.clone(),
+        alerts: Some(alert_tx),
     };
     let app = api::router(state);
     let code = setup_code(&inst).await?;

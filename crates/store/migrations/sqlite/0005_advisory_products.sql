@@ -21,5 +21,6 @@ CREATE TABLE advisory_products (
     product     TEXT NOT NULL,
     name        TEXT NOT NULL
 );
-CREATE INDEX advisory_products_identity ON advisory_products (vendor, product);
+-- Covering: finding the records of identities reads this index only.
+CREATE INDEX advisory_products_identity ON advisory_products (vendor, product, record_key);
 CREATE INDEX advisory_products_record ON advisory_products (record_key);

@@ -209,6 +209,25 @@ fn advisory_row(row: &sqlx::any::AnyRow) -> Result<AdvisoryRow> {
     })
 }
 
+impl Store {
+    /// The keys of vulnerability records not filed with `keyed_with` (their
+    /// filings, if any, do not count); none in the usual case, found
+    /// through an index.
+    async fn stale_filings(&self, keyed_with: &str) -> Result<HashSet<String>> {
+        if self.advisories_not_filed_count(keyed_with).await? == 0 {
+            return Ok(HashSet::new());
+        }
+        let rows = sqlx::query(
+            "SELECT key FROM advisory_records \
+             WHERE kind = 'vulnerability' AND (keyed_with IS NULL OR keyed_with <> $1)",
+        )
+        .bind(keyed_with.to_owned())
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(|r| Cols::new(r, "advisory_records").string("key")).collect()
+    }
+}
+
 impl AdvisoryRepo for Store {
     async fn upsert_advisories(&self, rows: &[AdvisoryRow]) -> Result<AdvisoryWrite> {
         let mut keys = HashSet::with_capacity(rows.len());
@@ -300,25 +319,29 @@ impl AdvisoryRepo for Store {
         identities: &[(String, String)],
         keyed_with: &str,
     ) -> Result<Vec<(String, String, String)>> {
+        let stale = self.stale_filings(keyed_with).await?;
         let mut conn = self.reader().acquire().await?;
         let mut out = Vec::new();
+        // Index only (vendor, product, record_key): no visit of the records
+        // themselves, whose rows are large and scattered.
         for chunk in identities.chunks(KEYS_PER_SELECT / 2) {
             let cond = (0..chunk.len())
-                .map(|i| format!("(p.vendor = ${} AND p.product = ${})", 2 * i + 2, 2 * i + 3))
+                .map(|i| format!("(vendor = ${} AND product = ${})", 2 * i + 1, 2 * i + 2))
                 .collect::<Vec<_>>()
                 .join(" OR ");
             let sql = format!(
-                "SELECT DISTINCT p.vendor, p.product, p.record_key FROM advisory_products p \
-                 JOIN advisory_records r ON r.key = p.record_key AND r.keyed_with = $1 \
-                 WHERE {cond}"
+                "SELECT DISTINCT vendor, product, record_key FROM advisory_products WHERE {cond}"
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(keyed_with.to_owned());
+            let mut q = sqlx::query(AssertSqlSafe(sql));
             for (v, p) in chunk {
-                q = q.bind(v.clone()).bind(p.clone());
+                q = q.bind(v.as_str()).bind(p.as_str());
             }
             for row in q.fetch_all(&mut *conn).await? {
                 let c = Cols::new(&row, "advisory_products");
-                out.push((c.string("vendor")?, c.string("product")?, c.string("record_key")?));
+                let key = c.string("record_key")?;
+                if !stale.contains(&key) {
+                    out.push((c.string("vendor")?, c.string("product")?, key));
+                }
             }
         }
         Ok(out)
@@ -329,24 +352,28 @@ impl AdvisoryRepo for Store {
         vendors: &[String],
         keyed_with: &str,
     ) -> Result<Vec<(String, String, String)>> {
+        let stale = self.stale_filings(keyed_with).await?;
         let mut conn = self.reader().acquire().await?;
         let mut out = Vec::new();
         for chunk in vendors.chunks(KEYS_PER_SELECT) {
             let sql = format!(
-                "SELECT DISTINCT p.vendor, p.product, p.name FROM advisory_products p \
-                 JOIN advisory_records r ON r.key = p.record_key AND r.keyed_with = $1 \
-                 WHERE p.vendor IN ({})",
-                placeholders(2, chunk.len())
+                "SELECT vendor, product, name, record_key FROM advisory_products \
+                 WHERE vendor IN ({})",
+                placeholders(1, chunk.len())
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(keyed_with.to_owned());
+            let mut q = sqlx::query(AssertSqlSafe(sql));
             for v in chunk {
-                q = q.bind(v.clone());
+                q = q.bind(v.as_str());
             }
             for row in q.fetch_all(&mut *conn).await? {
                 let c = Cols::new(&row, "advisory_products");
-                out.push((c.string("vendor")?, c.string("product")?, c.string("name")?));
+                if !stale.contains(&c.string("record_key")?) {
+                    out.push((c.string("vendor")?, c.string("product")?, c.string("name")?));
+                }
             }
         }
+        out.sort();
+        out.dedup();
         Ok(out)
     }
 

@@ -193,8 +193,65 @@ async fn record_source_failure(
             .append(&ctx, AuditEvent::SourceBlocked { source: ip, failures: next.failures })
             .await
             .map_err(store_error)?;
+        let secs = cfg.source_block_secs;
+        let n = u64::from(next.failures);
+        login_alert(
+            st,
+            Some(ip),
+            format!("authentication_attack|source|{ip}"),
+            format!(
+                "Password guessing from {ip}: {n} failed logins; the address is blocked for {secs} s."
+            ),
+            format!("{ip} からのパスワード推測：ログイン失敗 {n} 回。このアドレスを {secs} 秒間遮断しました。"),
+            n,
+        )
+        .await;
     }
     Ok(())
+}
+
+/// An attack on the login, as an alert: stored (aggregated per source or
+/// account) and handed to the forwarders. A failure to raise it is logged,
+/// never a reason to answer the login differently. The name typed for an
+/// account that does not exist is never repeated (it may be a password
+/// typed into the wrong field).
+async fn login_alert(
+    st: &AppState,
+    source: Option<std::net::IpAddr>,
+    dedup_key: String,
+    summary: String,
+    summary_ja: String,
+    failures: u64,
+) {
+    use sekimori_store::AlertRepo;
+    use sekimori_types::{AlertDraft, AlertKind, AlertSeverity, Evidence, EvidenceAsset};
+    let now = st.clock.now();
+    let mut evidence = Evidence::default();
+    if let Some(ip) = source {
+        evidence.assets.push(EvidenceAsset { ip, name: None, zone: None });
+    }
+    evidence.detail("failed_logins", failures);
+    let draft = AlertDraft {
+        kind: AlertKind::AuthenticationAttack,
+        severity: AlertSeverity::High,
+        dedup_key,
+        summary,
+        summary_ja,
+        evidence,
+        first: now,
+        last: now,
+        count: 1,
+    };
+    match st.store.raise_alerts(&[draft]).await {
+        Ok(raised) => {
+            for r in raised.into_iter().filter(|r| r.new || r.escalated) {
+                if let Some(tx) = &st.alerts {
+                    let _ = tx.send(r.alert);
+                }
+            }
+        }
+        Err(e) => tracing::error!(message = "Login alert not stored.", error = %e),
+    }
 }
 
 /// Counts a failed login step against the account name (whether or not it
@@ -220,6 +277,31 @@ async fn record_failure(
         .map_err(store_error)?;
     if became_locked {
         let sys = AuditCtx { actor: Actor::System, source };
+        let n = u64::from(next.failures);
+        let from = source.map(|ip| ip.to_string()).unwrap_or_else(|| "?".into());
+        let (key, en, ja) = match user {
+            Some(u) => (
+                format!("authentication_attack|account|{}", u.username),
+                format!(
+                    "Account {} locked after {n} failed logins (last from {from}).",
+                    u.username
+                ),
+                format!(
+                    "アカウント {} をロックしました：ログイン失敗 {n} 回（最後の接続元 {from}）。",
+                    u.username
+                ),
+            ),
+            None => (
+                "authentication_attack|account|unknown".to_owned(),
+                format!(
+                    "{n} failed logins for an account name that does not exist (last from {from}); the name is not repeated here."
+                ),
+                format!(
+                    "存在しないアカウント名でのログイン失敗が {n} 回に達しました（最後の接続元 {from}）。名前はここには表示しません。"
+                ),
+            ),
+        };
+        login_alert(st, source, key, en, ja, n).await;
         match user {
             Some(u) => {
                 st.store

@@ -48,6 +48,9 @@ pub struct AppState {
     pub totp_issuer: String,
     /// The tunnel gateway: live connections to list and kill.
     pub gateway: Arc<sekimori_gateway::Gateway>,
+    /// New alerts this server raised (attacks on the login), for the
+    /// forwarders; `None`: stored only.
+    pub alerts: Option<tokio::sync::mpsc::UnboundedSender<sekimori_types::Alert>>,
 }
 
 /// The API router with its middleware: body cap, timeout, localized errors.

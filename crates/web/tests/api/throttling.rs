@@ -144,6 +144,13 @@ async fn delays_grow_then_lock_and_unknown_users_lock_identically() {
         r.expect(200, &name);
         assert_eq!(r.json["status"], "mfa_enrolment_required");
         attempt(&api, "ghost", USER_PASSWORD).await.expect_error(403, "account_locked", &name);
+
+        // Each lock is an alert; the unknown name typed is never repeated in it.
+        let alerts = api.get("/api/v1/alerts?kind=authentication_attack", Some(&admin.token)).await;
+        let text = alerts.json.to_string();
+        assert!(text.contains("Account tanaka locked"), "{name}: {text}");
+        assert!(text.contains("does not exist"), "{name}: {text}");
+        assert!(!text.to_lowercase().contains("ghost"), "{name}: the typed name leaked: {text}");
     }
 }
 
@@ -287,6 +294,19 @@ async fn a_source_is_delayed_then_blocked() {
             .collect();
         assert_eq!(blocked.len(), 1, "{name}: one source_blocked record");
         assert_eq!(blocked[0]["event"]["source"], json!(bad.to_string()), "{name}");
+
+        // And an alert: password guessing from that address.
+        let alerts = api.get("/api/v1/alerts?kind=authentication_attack", Some(&admin.token)).await;
+        alerts.expect(200, &name);
+        let list = alerts.json["alerts"].as_array().unwrap();
+        let from_bad: Vec<&Value> = list
+            .iter()
+            .filter(|a| a["evidence"]["assets"][0]["ip"] == json!(bad.to_string()))
+            .collect();
+        assert_eq!(from_bad.len(), 1, "{name}: {list:?}");
+        assert_eq!(from_bad[0]["severity"], "high");
+        assert!(from_bad[0]["summary"].as_str().unwrap().contains("blocked"), "{name}");
+        assert!(!from_bad[0]["summary_ja"].as_str().unwrap().is_ascii(), "{name}");
     }
 }
 

@@ -76,6 +76,7 @@ pub async fn apis_with(cfg: AuthnConfig) -> Vec<Api> {
             clock: Arc::new(t.clock.clone()),
             totp_issuer: "sekimori-test".into(),
             gateway: gateway.clone(),
+            alerts: None,
         };
         out.push(Api { app: router(state), t, hasher, authn, gateway, _recordings: recordings });
     }
