@@ -215,6 +215,28 @@ async fn a_browser_sets_up_logs_in_and_enrols() {
     d.wait_visible("#view-home").await;
     assert!(d.text("#me").await.contains("admin"));
     assert!(d.text("#users").await.contains("admin"));
+    // Alerts the sensor raised (a capture replayed into this store with
+    // the sample policy) are listed for handling.
+    assert!(d.text("#alerts").await.contains("No alerts"), "{}", d.text("#alerts").await);
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(&policy, s.cli(&["policy", "sample"]).stdout).unwrap();
+    let capture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/pcaps/ndpi_teamviewer.pcap");
+    let out = s.cli(&[
+        "analyze",
+        capture.to_str().unwrap(),
+        "--store",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    d.goto(&format!("https://localhost:{port}/")).await;
+    d.wait_visible("#view-home").await;
+    let listed = d.text("#alerts").await;
+    assert!(
+        listed.contains("unmanaged_remote_access") && listed.contains("teamviewer"),
+        "{listed}"
+    );
 
     // Japanese.
     d.click("#lang-ja").await;

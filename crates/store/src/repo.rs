@@ -763,6 +763,12 @@ pub trait AdvisoryRepo {
         cves: &[String],
     ) -> impl Future<Output = Result<Vec<AdvisoryRow>>> + Send;
 
+    /// The (key, kind) of every record about these CVEs, sorted by key.
+    fn advisory_keys_by_cve(
+        &self,
+        cves: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
+
     /// Up to `limit` vulnerability records not filed with the alias table
     /// `keyed_with` (imported before filing existed, or filed with another
     /// table), with keys after `after`, in key order.

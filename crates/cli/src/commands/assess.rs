@@ -424,11 +424,26 @@ async fn store_feeds_for(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    vulns.extend(store.advisories_by_cve("vulnerability", &cves).await?);
+    // The other records of those CVEs (other sources: scores, titles), and
+    // their EPSS scores: keys first, bodies only of what is not read yet.
+    let have: std::collections::HashSet<&str> = vulns.iter().map(|r| r.key.as_str()).collect();
+    let related = store.advisory_keys_by_cve(&cves).await?;
+    let missing: Vec<String> = related
+        .iter()
+        .filter(|(key, kind)| {
+            matches!(kind.as_str(), "vulnerability" | "epss") && !have.contains(key.as_str())
+        })
+        .map(|(key, _)| key.clone())
+        .collect();
+    let (more_vulns, epss): (Vec<AdvisoryRow>, Vec<AdvisoryRow>) = store
+        .advisories_by_key(&missing)
+        .await?
+        .into_iter()
+        .partition(|r| r.kind == "vulnerability");
+    vulns.extend(more_vulns);
     // Key order, as a read of the whole store gives them.
     vulns.sort_by(|a, b| a.key.cmp(&b.key));
     vulns.dedup_by(|a, b| a.key == b.key);
-    let epss = store.advisories_by_cve("epss", &cves).await?;
     timings.read_s = t.elapsed().as_secs_f64();
 
     let t = std::time::Instant::now();

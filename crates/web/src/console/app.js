@@ -18,6 +18,9 @@ const T = {
     setup_done: "管理者を作成しました。ログインして認証アプリを登録してください。",
     role: "役割", status: "状態", name: "名前", criticality: "重要度", addresses: "アドレス", ports: "保守ポート",
     critical: "重要", none: "（なし）", session_until: "セッション有効期限",
+    alerts: "未完了のアラート", severity: "重大度", kind: "種別", summary: "内容", count: "件数", last: "最終",
+    acknowledge: "確認済みにする", close: "完了にする", comment_prompt: "コメント（監査ログに記録されます）",
+    no_alerts: "未完了のアラートはありません",
   },
   en: {
     logout: "Log out", login_title: "Log in", username: "User name", password: "Password",
@@ -33,6 +36,9 @@ const T = {
     setup_done: "Administrator created. Log in and register your authenticator app.",
     role: "Role", status: "Status", name: "Name", criticality: "Criticality", addresses: "Addresses", ports: "Maintenance ports",
     critical: "Critical", none: "(none)", session_until: "Session valid until",
+    alerts: "Alerts not closed", severity: "Severity", kind: "Kind", summary: "Summary", count: "Count", last: "Last",
+    acknowledge: "Acknowledge", close: "Close", comment_prompt: "Comment (recorded in the audit log)",
+    no_alerts: "No alerts to handle",
   },
 };
 
@@ -88,6 +94,43 @@ function table(el, headers, rows) {
   }
 }
 
+const SEVERITY = { ja: { critical: "緊急", high: "高", medium: "中", low: "低" }, en: {} };
+
+/// Open and acknowledged alerts, most recently changed first, each with
+/// buttons that ask for a comment and acknowledge or close it.
+async function alerts() {
+  const el = $("alerts");
+  const r = await api("GET", "/alerts?limit=200");
+  if (r.status !== 200) { el.replaceChildren(); return; }
+  const rows = r.data.alerts.filter((a) => a.state !== "closed");
+  table(el, [t("severity"), t("kind"), t("summary"), t("count"), t("last"), t("status"), ""],
+    rows.map((a) => [SEVERITY[lang][a.severity] || a.severity, a.kind, lang === "ja" ? a.summary_ja : a.summary, String(a.count), a.last, a.state, ""]));
+  if (rows.length === 0) {
+    const tr = document.createElement("tr");
+    const td = document.createElement("td");
+    td.colSpan = 7; td.textContent = t("no_alerts"); tr.append(td); el.append(tr);
+    return;
+  }
+  const trs = el.querySelectorAll("tr");
+  rows.forEach((a, i) => {
+    const cell = trs[i + 1].lastChild;
+    cell.className = "actions";
+    trs[i + 1].dataset.severity = a.severity;
+    for (const [label, action] of [["acknowledge", "acknowledge"], ["close", "close"]]) {
+      if (action === "acknowledge" && a.state !== "open") continue;
+      const b = document.createElement("button");
+      b.type = "button"; b.textContent = t(label);
+      b.addEventListener("click", async () => {
+        const comment = window.prompt(t("comment_prompt"));
+        if (!comment) return;
+        const res = await api("POST", "/alerts/" + a.id + "/" + action, { comment });
+        if (res.status !== 200) say(res.data.message); else { say(""); alerts(); }
+      });
+      cell.append(b);
+    }
+  });
+}
+
 async function home() {
   const me = await api("GET", "/me");
   if (me.status !== 200) { show("view-login"); return; }
@@ -100,6 +143,7 @@ async function home() {
     dl.append(dt, dd);
   }
   show("view-home");
+  await alerts();
   const users = await api("GET", "/users");
   if (users.status === 200) table($("users"), [t("username"), t("role"), t("status"), "MFA"], users.data.users.map((x) => [x.username, x.role, x.status, x.mfa_enrolled ? "✓" : "—"]));
   const assets = await api("GET", "/assets");
