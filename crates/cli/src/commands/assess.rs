@@ -447,12 +447,33 @@ async fn store_feeds_for(
     timings.read_s = t.elapsed().as_secs_f64();
 
     let t = std::time::Instant::now();
+    let rows: Vec<AdvisoryRow> = vulns.into_iter().chain(kev).chain(epss).collect();
+    let records = tokio::task::spawn_blocking(move || decode_all(&rows))
+        .await
+        .context("the decoder stopped")??;
     let mut set = FeedSet::default();
-    for row in vulns.iter().chain(&kev).chain(&epss) {
-        set.add(record_of(row)?);
+    for r in records {
+        set.add(r);
     }
     timings.decode_s = t.elapsed().as_secs_f64();
     Ok(set)
+}
+
+/// Decodes `rows` on every core, in their order.
+fn decode_all(rows: &[AdvisoryRow]) -> Result<Vec<FeedRecord>> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 8);
+    let per = rows.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = rows
+            .chunks(per)
+            .map(|part| scope.spawn(move || part.iter().map(record_of).collect::<Result<Vec<_>>>()))
+            .collect();
+        let mut out = Vec::with_capacity(rows.len());
+        for p in parts {
+            out.extend(p.join().map_err(|_| anyhow::anyhow!("a decoder thread panicked"))??);
+        }
+        Ok(out)
+    })
 }
 
 /// Where [`store_feeds_for`] spent its time (for `--stats`).

@@ -209,6 +209,9 @@ fn advisory_row(row: &sqlx::any::AnyRow) -> Result<AdvisoryRow> {
     })
 }
 
+/// Statements a read runs at once (the read pool has more connections).
+const READ_CONCURRENCY: usize = 4;
+
 impl Store {
     /// The keys of vulnerability records not filed with `keyed_with` (their
     /// filings, if any, do not count); none in the usual case, found
@@ -320,31 +323,45 @@ impl AdvisoryRepo for Store {
         keyed_with: &str,
     ) -> Result<Vec<(String, String, String)>> {
         let stale = self.stale_filings(keyed_with).await?;
-        let mut conn = self.reader().acquire().await?;
-        let mut out = Vec::new();
         // Index only (vendor, product, record_key): no visit of the records
-        // themselves, whose rows are large and scattered.
-        for chunk in identities.chunks(KEYS_PER_SELECT / 2) {
-            let cond = (0..chunk.len())
-                .map(|i| format!("(vendor = ${} AND product = ${})", 2 * i + 1, 2 * i + 2))
-                .collect::<Vec<_>>()
-                .join(" OR ");
-            let sql = format!(
-                "SELECT DISTINCT vendor, product, record_key FROM advisory_products WHERE {cond}"
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (v, p) in chunk {
-                q = q.bind(v.as_str()).bind(p.as_str());
-            }
-            for row in q.fetch_all(&mut *conn).await? {
-                let c = Cols::new(&row, "advisory_products");
-                let key = c.string("record_key")?;
-                if !stale.contains(&key) {
-                    out.push((c.string("vendor")?, c.string("product")?, key));
+        // themselves, whose rows are large and scattered. Statements run on
+        // several read connections at once.
+        use futures::stream::{StreamExt, TryStreamExt};
+        let chunks: Vec<Vec<(String, String)>> =
+            identities.chunks(KEYS_PER_SELECT / 2).map(<[_]>::to_vec).collect();
+        let pool = self.reader().clone();
+        let parts: Vec<Vec<(String, String, String)>> = futures::stream::iter(chunks)
+            .map(|chunk| {
+                let pool = pool.clone();
+                async move {
+                    let cond = (0..chunk.len())
+                        .map(|i| format!("(vendor = ${} AND product = ${})", 2 * i + 1, 2 * i + 2))
+                        .collect::<Vec<_>>()
+                        .join(" OR ");
+                    let sql = format!(
+                        "SELECT DISTINCT vendor, product, record_key FROM advisory_products \
+                         WHERE {cond}"
+                    );
+                    let mut q = sqlx::query(AssertSqlSafe(sql));
+                    for (v, p) in &chunk {
+                        q = q.bind(v.clone()).bind(p.clone());
+                    }
+                    let mut out = Vec::new();
+                    for row in q.fetch_all(&pool).await? {
+                        let c = Cols::new(&row, "advisory_products");
+                        out.push((
+                            c.string("vendor")?,
+                            c.string("product")?,
+                            c.string("record_key")?,
+                        ));
+                    }
+                    Ok::<_, StoreError>(out)
                 }
-            }
-        }
-        Ok(out)
+            })
+            .buffered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(parts.into_iter().flatten().filter(|(_, _, key)| !stale.contains(key)).collect())
     }
 
     async fn advisory_names_under(
@@ -378,21 +395,28 @@ impl AdvisoryRepo for Store {
     }
 
     async fn advisories_by_key(&self, keys: &[String]) -> Result<Vec<AdvisoryRow>> {
-        let mut conn = self.reader().acquire().await?;
-        let mut out = Vec::new();
-        for chunk in keys.chunks(KEYS_PER_SELECT) {
-            let sql = format!(
-                "SELECT key, kind, cve, digest, body FROM advisory_records WHERE key IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for k in chunk {
-                q = q.bind(k.clone());
-            }
-            for row in q.fetch_all(&mut *conn).await? {
-                out.push(advisory_row(&row)?);
-            }
-        }
+        use futures::stream::{StreamExt, TryStreamExt};
+        let chunks: Vec<Vec<String>> = keys.chunks(KEYS_PER_SELECT).map(<[_]>::to_vec).collect();
+        let pool = self.reader().clone();
+        let parts: Vec<Vec<AdvisoryRow>> = futures::stream::iter(chunks)
+            .map(|chunk| {
+                let pool = pool.clone();
+                async move {
+                    let sql = format!(
+                        "SELECT key, kind, cve, digest, body FROM advisory_records WHERE key IN ({})",
+                        placeholders(1, chunk.len())
+                    );
+                    let mut q = sqlx::query(AssertSqlSafe(sql));
+                    for k in &chunk {
+                        q = q.bind(k.clone());
+                    }
+                    q.fetch_all(&pool).await?.iter().map(advisory_row).collect::<Result<Vec<_>>>()
+                }
+            })
+            .buffered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut out: Vec<AdvisoryRow> = parts.into_iter().flatten().collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
         out.dedup_by(|a, b| a.key == b.key);
         Ok(out)
