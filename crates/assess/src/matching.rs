@@ -733,7 +733,7 @@ impl<'a> Filer<'a> {
 ///    item is looked up under) — all of them, so each key's entries are
 ///    exactly what the whole feed would give;
 /// 2. for the items none of whose identities has a record, name-word
-///    matching: the names filed under [`Selection::word_vendors`] are read
+///    matching: the names filed under the vendors of [`Selection::word_probes`] are read
 ///    and [`Selection::word_ties`] picks the identities they tie with,
 ///    whose records are then read too.
 ///
@@ -786,15 +786,24 @@ impl Selection {
             .map(|(_, probes)| probes.as_slice())
     }
 
-    /// The vendors whose filed names round 2 needs, given the identities
-    /// round 1 found records under.
-    pub fn word_vendors(&self, filed: &[ProductKey]) -> Vec<String> {
+    /// What round 2 needs, given the identities round 1 found records
+    /// under: per vendor, the words of the unmatched items' names. A filed
+    /// name can tie only if it contains one of them (as a substring of its
+    /// lower-cased text), so a store may read only such names.
+    pub fn word_probes(&self, filed: &[ProductKey]) -> Vec<(String, Vec<String>)> {
         let filed: Set<&ProductKey> = filed.iter().collect();
-        let mut vendors: Vec<String> =
-            self.unmatched(&filed).flatten().map(|(v, _)| v.clone()).collect();
-        vendors.sort();
-        vendors.dedup();
-        vendors
+        let mut by_vendor: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (vendor, words) in self.unmatched(&filed).flatten() {
+            by_vendor.entry(vendor.clone()).or_default().extend(words.iter().cloned());
+        }
+        by_vendor
+            .into_iter()
+            .map(|(v, mut w)| {
+                w.sort();
+                w.dedup();
+                (v, w)
+            })
+            .collect()
     }
 
     /// Of `names` (identity, name as filed) under the word vendors, the

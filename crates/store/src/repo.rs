@@ -742,11 +742,13 @@ pub trait AdvisoryRepo {
         keyed_with: &str,
     ) -> impl Future<Output = Result<Vec<(String, String, String)>>> + Send;
 
-    /// The distinct (vendor, product, name) filings under the `vendors`,
-    /// made with the alias table `keyed_with`.
+    /// The distinct (vendor, product, name) filings under each vendor of
+    /// `probes` whose lower-cased name contains one of its words (all of
+    /// the vendor's names when a word is not ASCII, which SQL's `LOWER`
+    /// does not fold), made with the alias table `keyed_with`.
     fn advisory_names_under(
         &self,
-        vendors: &[String],
+        probes: &[(String, Vec<String>)],
         keyed_with: &str,
     ) -> impl Future<Output = Result<Vec<(String, String, String)>>> + Send;
 

@@ -174,10 +174,15 @@ async fn filings_select_records_and_follow_the_alias_table() {
                 .is_empty(),
             "{b:?}"
         );
-        let mut names = s.advisory_names_under(&["fortinet".into()], "t1").await.unwrap();
+        let all = [("fortinet".to_owned(), vec!["\u{30d5}\u{30a9}".to_owned()])];
+        let mut names = s.advisory_names_under(&all, "t1").await.unwrap();
         names.sort();
-        assert_eq!(names.len(), 3, "{b:?}: {names:?}");
+        assert_eq!(names.len(), 3, "{b:?}: a word that is not ASCII reads them all: {names:?}");
         assert_eq!(names[2].2, "", "{b:?}");
+        let proxy = [("fortinet".to_owned(), vec!["fortiproxy".to_owned(), "zz".to_owned()])];
+        let names = s.advisory_names_under(&proxy, "t1").await.unwrap();
+        assert_eq!(names.len(), 1, "{b:?}: only names containing a word, any case: {names:?}");
+        assert_eq!(names[0].2, "FortiOS, FortiProxy", "{b:?}");
 
         assert_eq!(s.advisories_not_filed_count("t1").await.unwrap(), 1, "{b:?}");
         assert_eq!(s.advisories_not_filed_count("t2").await.unwrap(), 4, "{b:?}");

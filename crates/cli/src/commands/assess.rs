@@ -389,10 +389,10 @@ async fn store_feeds_for(
     filed.sort();
     filed.dedup();
     let mut keys: BTreeSet<String> = hits.into_iter().map(|(_, _, k)| k).collect();
-    let vendors = selection.word_vendors(&filed);
-    if !vendors.is_empty() {
+    let probes = selection.word_probes(&filed);
+    if !probes.is_empty() {
         let names: Vec<(ProductKey, String)> = store
-            .advisory_names_under(&vendors, &keyed_with)
+            .advisory_names_under(&probes, &keyed_with)
             .await?
             .into_iter()
             .map(|(vendor, product, name)| (ProductKey { vendor, product }, name))

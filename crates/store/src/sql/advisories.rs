@@ -366,26 +366,44 @@ impl AdvisoryRepo for Store {
 
     async fn advisory_names_under(
         &self,
-        vendors: &[String],
+        probes: &[(String, Vec<String>)],
         keyed_with: &str,
     ) -> Result<Vec<(String, String, String)>> {
         let stale = self.stale_filings(keyed_with).await?;
         let mut conn = self.reader().acquire().await?;
         let mut out = Vec::new();
-        for chunk in vendors.chunks(KEYS_PER_SELECT) {
-            let sql = format!(
-                "SELECT vendor, product, name, record_key FROM advisory_products \
-                 WHERE vendor IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for v in chunk {
-                q = q.bind(v.as_str());
-            }
-            for row in q.fetch_all(&mut *conn).await? {
-                let c = Cols::new(&row, "advisory_products");
-                if !stale.contains(&c.string("record_key")?) {
-                    out.push((c.string("vendor")?, c.string("product")?, c.string("name")?));
+        for (vendor, words) in probes {
+            let ascii = words.iter().all(|w| w.is_ascii() && !w.is_empty());
+            // Each statement: the vendor and up to PARAMS - 1 words.
+            let groups: Vec<&[String]> = if ascii && !words.is_empty() {
+                words.chunks(PARAMS - 1).collect()
+            } else {
+                vec![&[]]
+            };
+            for group in groups {
+                let cond = if group.is_empty() {
+                    String::new()
+                } else {
+                    let likes = (0..group.len())
+                        .map(|i| format!("LOWER(name) LIKE ${}", i + 2))
+                        .collect::<Vec<_>>()
+                        .join(" OR ");
+                    format!(" AND ({likes})")
+                };
+                let sql = format!(
+                    "SELECT vendor, product, name, record_key FROM advisory_products \
+                     WHERE vendor = $1{cond}"
+                );
+                let mut q = sqlx::query(AssertSqlSafe(sql)).bind(vendor.as_str());
+                for w in group {
+                    // Words are letters and digits: nothing to escape.
+                    q = q.bind(format!("%{w}%"));
+                }
+                for row in q.fetch_all(&mut *conn).await? {
+                    let c = Cols::new(&row, "advisory_products");
+                    if !stale.contains(&c.string("record_key")?) {
+                        out.push((c.string("vendor")?, c.string("product")?, c.string("name")?));
+                    }
                 }
             }
         }
