@@ -50,5 +50,5 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[
 mp=$(median "${plain[@]}")
 mw=$(median "${policy[@]}")
 echo "alerts: $(jq '.alerts | length' "$work/with.json") ($(jq -c '[.alerts[].kind] | group_by(.) | map({(.[0]): length}) | add' "$work/with.json"))"
-echo "median: without $mp MB/s, with policy $mw MB/s; overhead $(echo "scale=1; 100 * (1 - $mw / $mp)" | bc) %"
+echo "median: without $mp MB/s, with policy $mw MB/s; overhead $(echo "scale=4; 100 * (1 - $mw / $mp)" | bc | xargs printf "%.1f") %"
 echo "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
