@@ -281,4 +281,30 @@ fn bad_input_is_exit_2_naming_the_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("deep.json"), "{err}");
     assert!(v["findings"].as_array().unwrap().iter().any(|f| f["cve"] == "CVE-2024-21762"));
+
+    // The same in Japanese: the skipped file's reason is Japanese too.
+    let out = files_only(&[
+        "--lang",
+        "ja",
+        "assess",
+        "--inventory",
+        s(&testdata("assess/ledger.csv")),
+        "--feeds",
+        s(dir.path()),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().find(|l| l.contains("deep.json")).unwrap_or_else(|| panic!("{err}"));
+    assert!(line.starts_with("スキップ: "), "{line}");
+    assert!(line.contains("行目") && !line.contains("not valid JSON"), "{line}");
+    let out = files_only(&[
+        "--lang",
+        "ja",
+        "assess",
+        "--inventory",
+        s(junk.path()),
+        "--feeds",
+        s(&advisories),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("資産情報の形式が不明です"), "{err}");
 }

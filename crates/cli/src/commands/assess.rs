@@ -192,7 +192,13 @@ async fn import(cli: &Cli, args: &FeedsImportArgs, lang: Lang) -> Result<ExitCod
                 FeedEvent::Error(e) => {
                     summary.skipped += 1;
                     if summary.errors.len() < ERRORS_SHOWN && !args.json {
-                        bar.suspend(|| eprintln!("{}: {e}", lang.pick("スキップ", "skipped")));
+                        bar.suspend(|| {
+                            eprintln!(
+                                "{}: {}",
+                                lang.pick("スキップ", "skipped"),
+                                e.display_in(lang == Lang::Ja)
+                            );
+                        });
                     }
                     summary.errors.push(e);
                 }
@@ -569,13 +575,16 @@ fn fails(f: &Finding, on: FailOn) -> bool {
 pub async fn assess(cli: &Cli, args: &AssessArgs, lang: Lang) -> Result<ExitCode> {
     let mut aliases = Aliases::bundled();
     if let Some(path) = &args.aliases {
-        aliases.add_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        aliases
+            .add_file(path)
+            .map_err(|e| anyhow::anyhow!("{}", e.display_in(lang == Lang::Ja)))?;
     }
     let started = std::time::Instant::now();
     let mut warnings: Vec<InputError> = Vec::new();
     let mut items: Vec<InventoryItem> = Vec::new();
     for path in &args.inventory {
-        let inv = inventory::read_path(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let inv = inventory::read_path(path)
+            .map_err(|e| anyhow::anyhow!("{}", e.display_in(lang == Lang::Ja)))?;
         items.extend(inv.items);
         warnings.extend(inv.errors);
     }
@@ -625,7 +634,7 @@ pub async fn assess(cli: &Cli, args: &AssessArgs, lang: Lang) -> Result<ExitCode
         }
     };
     for w in warnings.iter().take(ERRORS_SHOWN) {
-        eprintln!("{}: {w}", lang.pick("スキップ", "skipped"));
+        eprintln!("{}: {}", lang.pick("スキップ", "skipped"), w.display_in(lang == Lang::Ja));
     }
     if items.is_empty() {
         eprintln!(
@@ -748,9 +757,10 @@ const UNMANAGED_REMOTE: &[&str] = &[
 pub async fn checklist(cli: &Cli, args: &ChecklistArgs, lang: Lang) -> Result<ExitCode> {
     let mut items: Vec<InventoryItem> = Vec::new();
     for path in &args.inventory {
-        let inv = inventory::read_path(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let inv = inventory::read_path(path)
+            .map_err(|e| anyhow::anyhow!("{}", e.display_in(lang == Lang::Ja)))?;
         for w in inv.errors.iter().take(ERRORS_SHOWN) {
-            eprintln!("{}: {w}", lang.pick("スキップ", "skipped"));
+            eprintln!("{}: {}", lang.pick("スキップ", "skipped"), w.display_in(lang == Lang::Ja));
         }
         items.extend(inv.items);
     }
@@ -764,7 +774,7 @@ pub async fn checklist(cli: &Cli, args: &ChecklistArgs, lang: Lang) -> Result<Ex
         (Some(set), errors)
     };
     for w in feed_errors.iter().take(ERRORS_SHOWN) {
-        eprintln!("{}: {w}", lang.pick("スキップ", "skipped"));
+        eprintln!("{}: {}", lang.pick("スキップ", "skipped"), w.display_in(lang == Lang::Ja));
     }
     let (inst, _) = super::open(cli).await?;
     let evidence = gather_evidence(&inst.store, items, file_feeds).await;
