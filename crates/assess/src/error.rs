@@ -14,7 +14,7 @@ pub struct InputError {
     pub location: String,
     /// What was wrong, in English (machine-stable wording).
     pub message: String,
-    /// The same in Japanese ([`japanese`]): our own phrases translated,
+    /// The same in Japanese: our own phrases translated (a table here),
     /// the details a parser gives (a serde message, an OS error) kept as
     /// they are.
     pub message_ja: String,
