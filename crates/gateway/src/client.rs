@@ -30,25 +30,12 @@ use crate::splice::{SpliceError, both_directions, socket_to_stream, stream_to_so
 /// The SHA-256 fingerprint of a DER certificate, `SHA256:AB:CD:…` (the form
 /// the server prints at start and `--server-fingerprint` takes).
 pub fn fingerprint(cert_der: &[u8]) -> String {
-    fingerprint_from_digest(
+    sekimori_types::format_fingerprint(
         aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert_der).as_ref(),
     )
 }
 
-/// Normalises a fingerprint as typed by people: case, separators and the
-/// `SHA256:` prefix do not matter. `None` unless 32 bytes of hex.
-pub fn normalise_fingerprint(s: &str) -> Option<String> {
-    let s = s.trim();
-    let s = s.strip_prefix("SHA256:").or_else(|| s.strip_prefix("sha256:")).unwrap_or(s);
-    let hex: String = s.chars().filter(|c| !matches!(c, ':' | ' ' | '-')).collect();
-    let bytes = hex::decode(&hex).ok().filter(|b| b.len() == 32)?;
-    Some(fingerprint_from_digest(&bytes))
-}
-
-fn fingerprint_from_digest(d: &[u8]) -> String {
-    let hex: Vec<String> = d.iter().map(|b| format!("{b:02X}")).collect();
-    format!("SHA256:{}", hex.join(":"))
-}
+pub use sekimori_types::normalise_fingerprint;
 
 /// What to trust.
 #[derive(Debug, Clone, PartialEq, Eq)]

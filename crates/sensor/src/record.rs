@@ -137,13 +137,8 @@ impl<'a> FlowUpdate<'a> {
         };
         let src = key.addr(c);
         let dst = key.addr(s);
-        // The flow's identity: its endpoints and its first packet.
-        let mut h = flow.first.0 ^ 0x9e37_79b9_7f4a_7c15;
-        for part in [ip_bits(src), ip_bits(dst), (u64::from(sport) << 16) | u64::from(dport)] {
-            h = (h ^ part).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
-        }
         FlowUpdate {
-            id: h ^ u64::from(p),
+            id: flow_id(flow.first, src, dst, sport, dport) ^ u64::from(p),
             src,
             dst,
             sport,
@@ -163,14 +158,10 @@ impl<'a> FlowUpdate<'a> {
 impl FlowRecord {
     /// A whole record as one ended update (flows measured elsewhere).
     pub fn as_update(&self) -> FlowUpdate<'_> {
-        let mut h = self.first.0 ^ 0x51_7cc1_b727_220a;
-        for part in [
-            ip_bits(self.src),
-            ip_bits(self.dst),
-            (u64::from(self.sport) << 16) | u64::from(self.dport),
-        ] {
-            h = (h ^ part).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
-        }
+        // Another seed than the packets' flows: an imported record is never
+        // a segment of one this sensor tracked.
+        let h =
+            flow_id(self.first, self.src, self.dst, self.sport, self.dport) ^ 0x51_7cc1_b727_220a;
         let protocol = match self.transport {
             "tcp" => proto::TCP,
             "udp" => proto::UDP,
@@ -194,6 +185,15 @@ impl FlowRecord {
             facts: &self.facts,
         }
     }
+}
+
+/// A flow's identity for [`FlowUpdate::id`]: its endpoints and first packet.
+fn flow_id(first: Timestamp, src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> u64 {
+    let mut h = first.0 ^ 0x9e37_79b9_7f4a_7c15;
+    for part in [ip_bits(src), ip_bits(dst), (u64::from(sport) << 16) | u64::from(dport)] {
+        h = (h ^ part).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+    }
+    h
 }
 
 fn ip_bits(ip: IpAddr) -> u64 {

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 mod access;
 mod alert;
+mod fingerprint;
 mod lang;
 pub use access::{
     AccessRequest, AccessStatus, Approval, CloseReason, NewAccessRequest, RecordingInfo,
@@ -25,6 +26,7 @@ pub use alert::{
     Alert, AlertDraft, AlertKind, AlertSeverity, AlertState, Evidence, EvidenceAsset, EvidenceFlow,
     MAX_EVIDENCE_ASSETS, MAX_EVIDENCE_FLOWS,
 };
+pub use fingerprint::{format_fingerprint, normalise_fingerprint};
 pub use lang::{Lang, Localized};
 
 /// A value failed validation. `field` names the input field, `reason` is a

@@ -21,18 +21,15 @@ pub fn analyze(args: &AnalyzeArgs, lang: Lang) -> ExitCode {
         threads: args.threads.max(1),
         ..Options::default()
     };
-    let detector = match &args.policy {
-        None => None,
-        Some(path) => match super::detect::load_policy(path, lang) {
-            Ok(policy) => Some(super::detect::Detector::new(policy)),
-            Err(problems) => {
-                let mut err = std::io::stderr().lock();
-                for p in problems {
-                    let _ = writeln!(err, "{p}");
-                }
-                return ExitCode::from(2);
+    let detector = match super::detect::detector(args.policy.as_deref(), lang) {
+        Ok(d) => d,
+        Err(problems) => {
+            let mut err = std::io::stderr().lock();
+            for p in problems {
+                let _ = writeln!(err, "{p}");
             }
-        },
+            return ExitCode::from(2);
+        }
     };
     let started = std::time::Instant::now();
     let Outcome { mut analysis, error } = match &detector {

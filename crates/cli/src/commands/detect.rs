@@ -17,10 +17,11 @@ use sekimori_proto::{FactKey, Subject};
 use sekimori_sensor::{Progress, ProgressSink, Timestamp};
 use sekimori_types::{AlertDraft, Lang};
 
-/// A policy file, loaded; `Err` holds every problem as
-/// `FILE:LINE:COL: key: message` in the user's language.
-pub fn load_policy(path: &Path, lang: Lang) -> Result<Arc<Policy>, Vec<String>> {
-    Policy::load(path).map(Arc::new).map_err(|errors| errors.lines(lang))
+/// The detector of a policy file, if one is given; `Err` holds every
+/// problem as `FILE:LINE:COL: key: message` in the user's language.
+pub fn detector(path: Option<&Path>, lang: Lang) -> Result<Option<Detector>, Vec<String>> {
+    let Some(path) = path else { return Ok(None) };
+    Policy::load(path).map(|p| Some(Detector::new(Arc::new(p)))).map_err(|e| e.lines(lang))
 }
 
 /// The engine, shared between the analysis (through its progress sink)

@@ -382,15 +382,12 @@ pub async fn sensor(cli: &Cli, args: &SensorArgs, lang: Lang) -> Result<ExitCode
         flows: FlowConfig { max_flows: set.max_flows, ..FlowConfig::default() },
         ..Options::default()
     };
-    let detector = match &set.policy {
-        None => None,
-        Some(path) => match super::detect::load_policy(path, lang) {
-            Ok(p) => Some(super::detect::Detector::new(p)),
-            Err(problems) => {
-                inst.store.close().await;
-                anyhow::bail!("{}", problems.join("\n"));
-            }
-        },
+    let detector = match super::detect::detector(set.policy.as_deref(), lang) {
+        Ok(d) => d,
+        Err(problems) => {
+            inst.store.close().await;
+            anyhow::bail!("{}", problems.join("\n"));
+        }
     };
     let mut alerting = match &detector {
         None => None,
@@ -629,15 +626,12 @@ pub async fn analyze_store(cli: &Cli, args: &AnalyzeArgs, lang: Lang) -> Result<
         identify: !args.no_identify,
         ..Options::default()
     };
-    let detector = match &args.policy {
-        None => None,
-        Some(path) => match super::detect::load_policy(path, lang) {
-            Ok(p) => Some(super::detect::Detector::new(p)),
-            Err(problems) => {
-                inst.store.close().await;
-                anyhow::bail!("{}", problems.join("\n"));
-            }
-        },
+    let detector = match super::detect::detector(args.policy.as_deref(), lang) {
+        Ok(d) => d,
+        Err(problems) => {
+            inst.store.close().await;
+            anyhow::bail!("{}", problems.join("\n"));
+        }
     };
     let files = args.files.clone();
     let sink = detector.as_ref().map(super::detect::Detector::sink);
