@@ -233,6 +233,12 @@ pub fn step_at(now: OffsetDateTime) -> i64 {
     now.unix_timestamp().div_euclid(STEP_SECS)
 }
 
+/// The code an authenticator app shows at `now` for `secret` (the lab's
+/// simulated users; the server itself only ever verifies).
+pub fn code_at(secret: &TotpSecret, now: OffsetDateTime) -> Option<Zeroizing<String>> {
+    code_at_step(&secret.totp()?, step_at(now))
+}
+
 /// Checks `code` against steps `now − 1`, `now` and `now + 1`, comparing in
 /// constant time against all three. Returns the matched step, which must be
 /// greater than `last_used_step`; a code for a step already used is

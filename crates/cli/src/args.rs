@@ -214,6 +214,122 @@ pub enum LabCmd {
     /// Write a synthetic hospital capture (pcap): DHCP, DNS, DICOM, HL7/MLLP,
     /// TLS, SMB2, SSH, RDP, IKEv2/ESP; deterministic by seed.
     Synth(SynthArgs),
+    /// Replay the February 2026 incident's kill chain with real traffic in
+    /// network namespaces that it builds and removes (needs root and
+    /// iproute2): a timeline of what happened and what sekimori did, exit 1
+    /// if any stage was missed, and a capture for `sekimori analyze`.
+    Incident(IncidentArgs),
+    /// One part played inside a lab namespace (used by `lab incident`).
+    #[command(subcommand, hide = true)]
+    Actor(ActorCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct IncidentArgs {
+    /// Where to write the capture of the hospital segment (pcap).
+    #[arg(long, value_name = "FILE", default_value = "sekimori-incident.pcap")]
+    pub capture: PathBuf,
+    /// Keep the lab's data directory (store, audit log, policy, logs) here
+    /// instead of a temporary directory that is removed at the end.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Print the timeline as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The parts of the incident lab; each prints one JSON line when done
+/// (servers print `{"ready":true}` first and stop when standard input
+/// closes).
+#[derive(Debug, Subcommand)]
+pub enum ActorCmd {
+    /// TCP and UDP services: discard, echo, HL7 acknowledgements, SMB2
+    /// negotiation, IKE and OpenVPN responders.
+    Serve(ActorServeArgs),
+    /// An HL7 feed: one message every `--every-ms` over one MLLP connection.
+    Hl7 {
+        #[arg(long)]
+        to: std::net::SocketAddr,
+        #[arg(long, default_value_t = 500)]
+        every_ms: u64,
+    },
+    /// SMB2 negotiation with each address on port 445, one after another.
+    Fanout {
+        #[arg(long = "to", required = true)]
+        to: Vec<std::net::IpAddr>,
+    },
+    /// A TLS ClientHello, then `--bytes` bytes to `--to`.
+    Exfil {
+        #[arg(long)]
+        to: std::net::SocketAddr,
+        #[arg(long)]
+        bytes: u64,
+    },
+    /// IKEv2 (Fortinet vendor ID) to port 500 and OpenVPN to 1194 of `--to`.
+    Vpn {
+        #[arg(long)]
+        to: std::net::IpAddr,
+    },
+    /// Password guessing on one account, then spraying over many names.
+    Spray(ActorSprayArgs),
+    /// One message through a local port and its echo back.
+    Echo {
+        #[arg(long)]
+        to: std::net::SocketAddr,
+    },
+    /// A modified client: asks the gateway to carry a connection on a port
+    /// the grant does not have (the saved login of SEKIMORI_CLIENT_DIR).
+    Tamper {
+        #[arg(long)]
+        request: String,
+        #[arg(long)]
+        port: u16,
+    },
+    /// Writes every frame seen on `--interface` to `--write` (pcap).
+    Capture {
+        #[arg(long)]
+        interface: String,
+        #[arg(long)]
+        write: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ActorServeArgs {
+    /// Accept and discard.
+    #[arg(long = "tcp")]
+    pub tcp: Vec<u16>,
+    /// Accept and echo.
+    #[arg(long = "echo")]
+    pub echo: Vec<u16>,
+    /// HL7 over MLLP: acknowledge every message.
+    #[arg(long = "hl7")]
+    pub hl7: Vec<u16>,
+    /// SMB2: answer NEGOTIATE (port 445).
+    #[arg(long)]
+    pub smb: bool,
+    /// IKE on udp/500 and OpenVPN on udp/1194: answer the first packets.
+    #[arg(long)]
+    pub vpn: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ActorSprayArgs {
+    /// The gateway, HOST:PORT.
+    #[arg(long)]
+    pub server: String,
+    /// The account guessed at first.
+    #[arg(long)]
+    pub guess: String,
+    /// The names sprayed afterwards.
+    #[arg(long = "spray", required = true)]
+    pub spray: Vec<String>,
+    /// Passwords tried (each guess takes the next one).
+    #[arg(long = "password", required = true)]
+    pub passwords: Vec<String>,
+    /// How many guesses on `--guess`.
+    #[arg(long, default_value_t = 6)]
+    pub guesses: u32,
 }
 
 #[derive(Debug, Args)]

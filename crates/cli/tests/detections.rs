@@ -46,9 +46,19 @@ fn run(policy: &Path, capture: &Path, extra: &[&str]) -> (Option<i32>, Vec<Value
 fn an_openvpn_client_outside_the_broker_is_unmanaged_remote_access() {
     let dir = tempfile::tempdir().unwrap();
     let policy = sample(dir.path());
-    let (code, alerts) = run(&policy, &pcap("ndpi_openvpn.pcap"), &[]);
+    let (code, all) = run(&policy, &pcap("ndpi_openvpn.pcap"), &[]);
     assert_eq!(code, Some(0));
+    // The file joins captures from 1970 to 2024: once the sample policy's
+    // seven learning days are over, the later captures' hosts are new
+    // devices. Everything else is the VPN.
+    let (alerts, others): (Vec<Value>, Vec<Value>) =
+        all.into_iter().partition(|a| a["kind"] == "unmanaged_remote_access");
     assert!(!alerts.is_empty());
+    assert!(others.iter().all(|a| a["kind"] == "new_device"), "{others:#?}");
+    assert!(
+        others.iter().all(|a| a["first"].as_str().unwrap() > "1970-01-08"),
+        "no new device inside the learning week: {others:#?}"
+    );
     for a in &alerts {
         for field in ["kind", "severity", "summary", "summary_ja", "evidence", "first", "count"] {
             assert!(!a[field].is_null(), "{field} missing: {a}");
@@ -192,4 +202,96 @@ fn analyze_store_keeps_the_alerts_and_a_replay_aggregates() {
     assert_eq!(alerts.len() as u64, new);
     let ike = alerts.iter().find(|a| a["kind"] == "unmanaged_remote_access").unwrap();
     assert!(ike["count"].as_u64().unwrap() >= 2, "{ike}");
+}
+
+/// A nurse-call server's HL7 feed for ten seconds, then nothing from it,
+/// while another host's traffic moves packet time on to 30 s.
+fn hl7_then_quiet(path: &Path) {
+    use sekimori_lab::msgs;
+    use sekimori_lab::wire::{Frame, L3, PcapWriter, SYN_OPTIONS, flags};
+    let t0: u64 = 1_793_606_400_000_000_000;
+    let sec = 1_000_000_000u64;
+    let nc = L3 {
+        src_mac: [2, 0, 0, 0, 0, 0x10],
+        dst_mac: [2, 0, 0, 0, 0, 0x11],
+        src: [10, 20, 0, 10],
+        dst: [10, 20, 0, 11],
+        ttl: 64,
+    };
+    let back = L3 { src_mac: nc.dst_mac, dst_mac: nc.src_mac, src: nc.dst, dst: nc.src, ttl: 64 };
+    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
+    let mut f = Frame::new();
+    let ports = (40_000, 2575);
+    let (mut cs, mut ss) = (1000u32, 5000u32);
+    f.tcp(&nc, 1, ports, cs, 0, flags::SYN, 64_240, &SYN_OPTIONS);
+    w.record(t0, f.finish()).unwrap();
+    f.tcp(&back, 1, (ports.1, ports.0), ss, cs + 1, flags::SYN | flags::ACK, 64_240, &SYN_OPTIONS);
+    w.record(t0 + 1000, f.finish()).unwrap();
+    cs += 1;
+    ss += 1;
+    for i in 0..10u32 {
+        let t = t0 + u64::from(i) * sec + 2000;
+        let mut m = Vec::new();
+        msgs::hl7("NURSECALL", "WARD5", "STATION", "WARD5", "20261102080000", "ORU^R01", i, &mut m);
+        f.tcp(&nc, 2 + i as u16, ports, cs, ss, flags::ACK | flags::PSH, 64_240, &[])
+            .extend_from_slice(&m);
+        w.record(t, f.finish()).unwrap();
+        cs += m.len() as u32;
+        let mut a = Vec::new();
+        msgs::hl7_ack("STATION", "WARD5", "NURSECALL", "WARD5", "20261102080000", i, &mut a);
+        f.tcp(
+            &back,
+            2 + i as u16,
+            (ports.1, ports.0),
+            ss,
+            cs,
+            flags::ACK | flags::PSH,
+            64_240,
+            &[],
+        )
+        .extend_from_slice(&a);
+        w.record(t + 1000, f.finish()).unwrap();
+        ss += a.len() as u32;
+    }
+    // Someone else's DNS, once a second, up to 30 s.
+    let pc = L3 {
+        src_mac: [2, 0, 0, 0, 0, 0x50],
+        dst_mac: [2, 0, 0, 0, 0, 0x53],
+        src: [10, 100, 0, 50],
+        dst: [10, 0, 0, 53],
+        ttl: 64,
+    };
+    for s in 10..=30u64 {
+        let mut q = Vec::new();
+        msgs::dns_query(s as u16, "ehr.hospital.example", &mut q);
+        f.udp(&pc, s as u16, 50_000 + s as u16, 53).extend_from_slice(&q);
+        w.record(t0 + s * sec, f.finish()).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// Regression: the sensor's flow updates carry bytes, not packets, and the
+/// detections were handed zero packets, so no watched asset ever counted
+/// as having sent anything and a silent nurse-call server was never
+/// reported (found by `sekimori lab incident`).
+#[test]
+fn a_watched_server_that_stops_its_hl7_feed_is_reported_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("hl7.pcap");
+    hl7_then_quiet(&capture);
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[hospital]\nranges = [\"10.0.0.0/8\"]\n\n[[detections.silence]]\naddress = \"10.20.0.10\"\n\
+         window = \"5s\"\nprotocols = [\"hl7\"]\n\n[detections.new_activity]\ndevice = false\n\
+         talker = false\nprotocol = false\n",
+    )
+    .unwrap();
+    let (code, alerts) = run(&policy, &capture, &[]);
+    assert_eq!(code, Some(0));
+    let silent: Vec<&Value> = alerts.iter().filter(|a| a["kind"] == "silence").collect();
+    assert_eq!(silent.len(), 1, "{alerts:#?}");
+    assert_eq!(silent[0]["dedup_key"], "silence|1|10.20.0.10");
+    assert!(silent[0]["summary"].as_str().unwrap().contains("no hl7 traffic"), "{}", silent[0]);
+    assert_eq!(silent[0]["evidence"]["details"]["last_seen"], "2026-11-02T08:00:09.000003Z");
 }

@@ -23,6 +23,9 @@
 //! gives the same file. Rates are per host and hour, so traffic scales
 //! with the number of hosts and the duration.
 //!
+//! Live labs: [`netns`] builds network namespaces joined by veth pairs and
+//! bridges; [`incident`] is the hospital network of `sekimori lab incident`.
+//!
 //! Speed: one frame buffer reused for every packet and one buffered
 //! writer; payload filler is copied from a table made once.
 
@@ -34,7 +37,9 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub mod hospital;
+pub mod incident;
 pub mod msgs;
+pub mod netns;
 pub mod rng;
 pub mod synth;
 pub mod wire;

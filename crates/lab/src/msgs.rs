@@ -756,3 +756,25 @@ pub fn ike_auth(rng: &mut Rng, spi_i: u64, spi_r: u64, response: bool, out: &mut
     });
     patch_total(out, start + 24, 4, start);
 }
+
+// ---------------------------------------------------------------- OpenVPN
+
+/// OpenVPN's `P_CONTROL_HARD_RESET_CLIENT_V2` over UDP (no `tls-auth`):
+/// opcode 7, key 0, the client's session ID, no ACKs, packet ID 0.
+pub fn openvpn_client_reset(session: [u8; 8], out: &mut Vec<u8>) {
+    out.push(7 << 3);
+    out.extend_from_slice(&session);
+    out.push(0);
+    be32(out, 0);
+}
+
+/// The server's `P_CONTROL_HARD_RESET_SERVER_V2`: it ACKs the client's
+/// packet 0 and echoes the client's session ID.
+pub fn openvpn_server_reset(session: [u8; 8], client_session: [u8; 8], out: &mut Vec<u8>) {
+    out.push(8 << 3);
+    out.extend_from_slice(&session);
+    out.push(1);
+    be32(out, 0);
+    out.extend_from_slice(&client_session);
+    be32(out, 0);
+}

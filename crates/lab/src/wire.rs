@@ -203,12 +203,18 @@ pub struct PcapWriter<W: Write> {
 
 impl<W: Write> PcapWriter<W> {
     /// Writes the file header.
-    pub fn new(mut out: W) -> io::Result<PcapWriter<W>> {
+    pub fn new(out: W) -> io::Result<PcapWriter<W>> {
+        PcapWriter::with_snaplen(out, 65_535)
+    }
+
+    /// Writes the file header with another snap length (a live capture's,
+    /// whose frames may be larger than an MTU after segmentation offload).
+    pub fn with_snaplen(mut out: W, snaplen: u32) -> io::Result<PcapWriter<W>> {
         let mut h = [0u8; 24];
         h[0..4].copy_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
         h[4..6].copy_from_slice(&2u16.to_le_bytes());
         h[6..8].copy_from_slice(&4u16.to_le_bytes());
-        h[16..20].copy_from_slice(&65_535u32.to_le_bytes());
+        h[16..20].copy_from_slice(&snaplen.to_le_bytes());
         h[20..24].copy_from_slice(&1u32.to_le_bytes());
         out.write_all(&h)?;
         Ok(PcapWriter { out, bytes: 24, packets: 0 })
@@ -216,6 +222,12 @@ impl<W: Write> PcapWriter<W> {
 
     /// One record at `ts_ns` nanoseconds since the epoch.
     pub fn record(&mut self, ts_ns: u64, frame: &[u8]) -> io::Result<()> {
+        self.record_captured(ts_ns, frame, frame.len() as u32)
+    }
+
+    /// One record of a frame that had `origlen` bytes on the wire, of which
+    /// `frame` was captured.
+    pub fn record_captured(&mut self, ts_ns: u64, frame: &[u8], origlen: u32) -> io::Result<()> {
         let secs = (ts_ns / 1_000_000_000) as u32;
         let usecs = ((ts_ns % 1_000_000_000) / 1000) as u32;
         let len = frame.len() as u32;
@@ -223,12 +235,17 @@ impl<W: Write> PcapWriter<W> {
         h[0..4].copy_from_slice(&secs.to_le_bytes());
         h[4..8].copy_from_slice(&usecs.to_le_bytes());
         h[8..12].copy_from_slice(&len.to_le_bytes());
-        h[12..16].copy_from_slice(&len.to_le_bytes());
+        h[12..16].copy_from_slice(&origlen.max(len).to_le_bytes());
         self.out.write_all(&h)?;
         self.out.write_all(frame)?;
         self.bytes += 16 + u64::from(len);
         self.packets += 1;
         Ok(())
+    }
+
+    /// Flushes what was written so far.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 
     /// Flushes and returns the writer.

@@ -211,7 +211,7 @@ fn print_request(lang: Lang, r: &Value, json_out: bool) {
 }
 
 /// Finds an asset's ID from its name (or takes an ID as it is).
-async fn asset_id(api: &mut Api, asset: &str) -> Result<String> {
+async fn asset_id(api: &mut Api, asset: &str, lang: Lang) -> Result<String> {
     if asset.parse::<sekimori_types::AssetId>().is_ok() {
         return Ok(asset.to_owned());
     }
@@ -223,7 +223,15 @@ async fn asset_id(api: &mut Api, asset: &str) -> Result<String> {
         .flatten()
         .find(|a| a["name"].as_str().is_some_and(|n| n.to_lowercase() == lower))
         .and_then(|a| a["id"].as_str().map(str::to_owned))
-        .ok_or_else(|| anyhow!("--asset {asset}: no such device among those you may request"))
+        .ok_or_else(|| {
+            anyhow!(
+                "--asset {asset}: {}",
+                lang.pick(
+                    "申請できる機器の中にありません",
+                    "no such device among those you may request"
+                )
+            )
+        })
 }
 
 /// `sekimori request …`.
@@ -255,7 +263,7 @@ pub async fn request(cmd: &RequestCmd, lang: Lang) -> Result<ExitCode> {
                     Some(s.to_owned())
                 }
             };
-            let asset = asset_id(&mut api, &a.asset).await?;
+            let asset = asset_id(&mut api, &a.asset, lang).await?;
             let body = json!({"asset": asset, "ports": a.ports, "reason": a.reason, "start": start, "duration_minutes": minutes});
             let r = api.call("POST", "/requests", Some(&body)).await?;
             if !a.json {

@@ -105,8 +105,11 @@ impl Detector {
                     app: u.app,
                     bytes_out: u.bytes_out,
                     bytes_in: u.bytes_in,
-                    packets_out: 0,
-                    packets_in: 0,
+                    // The sensor reports bytes, not packets, per update:
+                    // a side with bytes in this update sent at least one
+                    // packet (what the detections ask of these counters).
+                    packets_out: u64::from(u.bytes_out > 0),
+                    packets_in: u64::from(u.bytes_in > 0),
                     first: time_of(u.first),
                     at,
                     ended: u.ended,

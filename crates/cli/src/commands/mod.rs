@@ -97,12 +97,20 @@ pub struct Instance {
 
 /// Opens (creating if needed) the data directory and the store.
 pub async fn open(cli: &Cli) -> Result<(Instance, crate::instance::Created)> {
-    let dir = DataDir::new(&cli.data_dir);
+    open_at(&cli.data_dir, cli.database.as_deref()).await
+}
+
+/// [`open`] for a data directory and database URL given directly.
+pub async fn open_at(
+    data_dir: &std::path::Path,
+    database: Option<&str>,
+) -> Result<(Instance, crate::instance::Created)> {
+    let dir = DataDir::new(data_dir);
     let pre = Config::load(&dir.config_path())?;
     let created = dir.ensure(&pre.tls_names, DEFAULT_CONFIG)?;
     let mut config = Config::load(&dir.config_path())?;
-    if let Some(db) = &cli.database {
-        config.database = Some(db.clone());
+    if let Some(db) = database {
+        config.database = Some(db.to_owned());
     }
     config.validate()?;
     let key = Arc::new(dir.load_key()?);

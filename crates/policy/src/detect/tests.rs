@@ -731,3 +731,24 @@ proptest! {
         prop_assert!(s.sizes.flows <= 8 && s.sizes.devices <= 4 && s.sizes.talker_pairs <= 6);
     }
 }
+
+#[test]
+fn silence_of_an_address() {
+    let policy = hospital(
+        "[[detections.silence]]\naddress = \"10.20.0.11\"\nwindow = \"5s\"\nprotocols = [\"hl7\"]\n",
+    );
+    let mut e = engine(&policy);
+    for t in 0..=10 {
+        let mut f = ev(1, "10.20.0.11", "10.40.0.2", 2575, t);
+        f.app = Some(App::Hl7);
+        e.flow(&f);
+    }
+    e.take();
+    e.tick(at(15));
+    assert!(of(&e.take(), AlertKind::Silence).is_empty(), "5 s after the last message");
+    e.tick(at(16));
+    let d = e.take();
+    let s = of(&d, AlertKind::Silence);
+    assert_eq!(s.len(), 1, "{d:#?}");
+    assert_eq!(s[0].dedup_key, "silence|1|10.20.0.11");
+}

@@ -1,5 +1,10 @@
 //! `sekimori lab synth --hosts N --duration D -o FILE.pcap [--seed S]
-//! [--size-mb M]`: a synthetic hospital capture (see `sekimori_lab`).
+//! [--size-mb M]`: a synthetic hospital capture (see `sekimori_lab`);
+//! `sekimori lab incident`: the incident replayed live ([`incident`]), with
+//! its parts played by `sekimori lab actor …` ([`actor`]).
+
+mod actor;
+mod incident;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -11,6 +16,8 @@ use crate::args::{LabCmd, SynthArgs};
 pub fn lab(cmd: &LabCmd, lang: Lang) -> ExitCode {
     match cmd {
         LabCmd::Synth(a) => synth(a, lang),
+        LabCmd::Incident(a) => incident::incident(a, lang),
+        LabCmd::Actor(c) => actor::actor(c, lang),
     }
 }
 
