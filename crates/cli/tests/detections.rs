@@ -295,3 +295,138 @@ fn a_watched_server_that_stops_its_hl7_feed_is_reported_silent() {
     assert!(silent[0]["summary"].as_str().unwrap().contains("no hl7 traffic"), "{}", silent[0]);
     assert_eq!(silent[0]["evidence"]["details"]["last_seen"], "2026-11-02T08:00:09.000003Z");
 }
+
+/// A DHCP renewal that names 10.0.5.7 `nursecall-srv-01`, then, two
+/// seconds later, an upload from 10.0.5.7 to the internet in a flow that
+/// names nobody.
+fn named_by_dhcp_then_upload(path: &Path) {
+    use sekimori_lab::msgs::{self, Dhcp, DhcpType};
+    use sekimori_lab::wire::{Frame, L3, PcapWriter, SYN_OPTIONS, flags};
+    let t0: u64 = 1_793_606_400_000_000_000;
+    let sec = 1_000_000_000u64;
+    let mac = [2, 0, 0, 0, 5, 7];
+    let host = L3 {
+        src_mac: mac,
+        dst_mac: [2, 0, 0, 0, 0, 1],
+        src: [10, 0, 5, 7],
+        dst: [10, 0, 0, 1],
+        ttl: 64,
+    };
+    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
+    let mut f = Frame::new();
+    let mut m = Vec::new();
+    msgs::dhcp(
+        &Dhcp {
+            kind: DhcpType::Request,
+            xid: 0x5eed,
+            mac,
+            ciaddr: host.src,
+            yiaddr: [0; 4],
+            hostname: "nursecall-srv-01",
+            vendor_class: "MSFT 5.0",
+            requested: None,
+            server: host.dst,
+            router: host.dst,
+            broadcast: false,
+        },
+        &mut m,
+    );
+    f.udp(&host, 1, 68, 67).extend_from_slice(&m);
+    w.record(t0, f.finish()).unwrap();
+    let out = L3 { dst: [203, 0, 113, 9], ..host };
+    let back =
+        L3 { src_mac: out.dst_mac, dst_mac: out.src_mac, src: out.dst, dst: out.src, ttl: 64 };
+    let ports = (50_000, 443);
+    let t = t0 + 2 * sec;
+    f.tcp(&out, 2, ports, 100, 0, flags::SYN, 64_240, &SYN_OPTIONS);
+    w.record(t, f.finish()).unwrap();
+    f.tcp(&back, 2, (443, 50_000), 900, 101, flags::SYN | flags::ACK, 64_240, &SYN_OPTIONS);
+    w.record(t + 1000, f.finish()).unwrap();
+    f.tcp(&out, 3, ports, 101, 901, flags::ACK | flags::PSH, 64_240, &[])
+        .extend_from_slice(&[0x55; 1200]);
+    w.record(t + 2000, f.finish()).unwrap();
+    // Time moves on (another host's DNS), so the flows are reported.
+    let pc = L3 { src_mac: [2, 0, 0, 0, 0, 0x50], src: [10, 100, 0, 50], ..host };
+    for s in 3..=6u64 {
+        let mut q = Vec::new();
+        msgs::dns_query(s as u16, "ehr.hospital.example", &mut q);
+        f.udp(&pc, s as u16, 50_000 + s as u16, 53).extend_from_slice(&q);
+        w.record(t0 + s * sec, f.finish()).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// A zone made of asset names holds a host that a later flow does not
+/// name: the detector remembers what earlier flows (here DHCP) said.
+#[test]
+fn a_zone_by_asset_name_holds_the_host_in_flows_that_do_not_name_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("named.pcap");
+    named_by_dhcp_then_upload(&capture);
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[hospital]\nranges = [\"10.0.0.0/8\"]\n\n[[zone]]\nname = \"nurse-call\"\ncritical = true\n\
+         assets = [\"nursecall-srv-01\"]\n\n[[rule]]\nname = \"no-nurse-call-to-internet\"\n\
+         from = \"nurse-call\"\nto = \"internet\"\naction = \"deny\"\n\n[detections.new_activity]\n\
+         device = false\ntalker = false\nprotocol = false\n",
+    )
+    .unwrap();
+    let (_, alerts) = run(&policy, &capture, &[]);
+    let denied: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["kind"] == "segmentation_violation")
+        .filter(|a| a["summary"].as_str().unwrap().contains("203.0.113.9"))
+        .collect();
+    assert_eq!(denied.len(), 1, "{alerts:#?}");
+    assert!(
+        denied[0]["summary"].as_str().unwrap().contains("zone \"nurse-call\""),
+        "{}",
+        denied[0]
+    );
+}
+
+/// With a store, the registered devices' names zone their addresses: the
+/// same upload, from an address registered as `ward5-nursecall` (a name no
+/// packet carries), is denied as the nurse-call zone's.
+#[test]
+fn a_registered_device_name_zones_its_address_in_analyze_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("named.pcap");
+    named_by_dhcp_then_upload(&capture);
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[hospital]\nranges = [\"10.0.0.0/8\"]\n\n[[zone]]\nname = \"nurse-call\"\ncritical = true\n\
+         assets = [\"ward5-nursecall\"]\n\n[[rule]]\nname = \"no-nurse-call-to-internet\"\n\
+         from = \"nurse-call\"\nto = \"internet\"\naction = \"deny\"\n\n[detections.new_activity]\n\
+         device = false\ntalker = false\nprotocol = false\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let out = sekimori()
+            .env_remove("SEKIMORI_DATABASE_URL")
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
+    };
+    run(&["asset", "add", "--name", "ward5-nursecall", "--address", "10.0.5.7", "--json"]);
+    let (c, p) = (capture.to_str().unwrap(), policy.to_str().unwrap());
+    run(&["analyze", c, "--store", "--policy", p]);
+    let listed = run(&["alert", "list", "--json"]);
+    let denied: Vec<&Value> = listed["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "segmentation_violation")
+        .filter(|a| a["summary"].as_str().unwrap().contains("203.0.113.9"))
+        .collect();
+    assert_eq!(denied.len(), 1, "{listed:#}");
+    let summary = denied[0]["summary"].as_str().unwrap();
+    assert!(summary.contains("ward5-nursecall (10.0.5.7) in zone \"nurse-call\""), "{summary}");
+}

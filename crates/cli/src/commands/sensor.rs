@@ -401,6 +401,7 @@ pub async fn sensor(cli: &Cli, args: &SensorArgs, lang: Lang) -> Result<ExitCode
     };
     let mut analyzer = Analyzer::new(&opts);
     if let Some(d) = &detector {
+        d.learn_from_store(&inst.store).await;
         analyzer.on_progress(d.sink());
     }
     let state = Arc::new(Mutex::new(State { an: analyzer, feed: Feed::new() }));
@@ -496,7 +497,13 @@ pub async fn sensor(cli: &Cli, args: &SensorArgs, lang: Lang) -> Result<ExitCode
             }
             _ = every.tick() => {
                 match flusher.flush(false).await {
-                    Ok((w, d)) => report(lang, &w, &d, &state),
+                    Ok((w, d)) => {
+                        report(lang, &w, &d, &state);
+                        // Names and roles just written help zone the next flows.
+                        if let Some(det) = &detector {
+                            det.learn_from_store(&inst.store).await;
+                        }
+                    }
                     Err(e) => tracing::warn!(
                         message = "Flush failed; retrying at the next one.",
                         error = format!("{e:#}")
@@ -633,6 +640,9 @@ pub async fn analyze_store(cli: &Cli, args: &AnalyzeArgs, lang: Lang) -> Result<
             anyhow::bail!("{}", problems.join("\n"));
         }
     };
+    if let Some(d) = &detector {
+        d.learn_from_store(&inst.store).await;
+    }
     let files = args.files.clone();
     let sink = detector.as_ref().map(super::detect::Detector::sink);
     let out = tokio::task::spawn_blocking(move || match sink {
