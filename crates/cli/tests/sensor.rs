@@ -296,7 +296,8 @@ async fn sensor_alerts_reach_the_store_and_the_siem_within_seconds() {
             &policy,
             "[hospital]\nranges = [\"10.0.0.0/8\"]\n\n[[zone]]\nname = \"office\"\n\
              ranges = [\"10.0.2.0/24\"]\n\n[detections.exfiltration]\nthreshold = \"50 KB\"\n\
-             window = \"5m\"\n",
+             window = \"5m\"\n\n[detections.new_activity]\ndevice = false\ntalker = false\n\
+             protocol = false\n",
         )
         .unwrap();
         let config = format!(
