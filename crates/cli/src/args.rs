@@ -373,8 +373,8 @@ pub struct AnalyzeArgs {
     /// --database) instead of printing flows; prints what was stored.
     #[arg(long)]
     pub store: bool,
-    /// Flow-table worker threads (2 or more adds a reader thread); the output
-    /// is the same whatever the number.
+    /// Threads: 1 reads and analyses; N ≥ 2 are one reader and N − 1
+    /// flow-table workers. The output is the same whatever the number.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
     /// Print the counters as one JSON line on stderr: packets, bytes, flows,

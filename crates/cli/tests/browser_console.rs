@@ -152,6 +152,19 @@ impl Driver {
             .unwrap_or(false)
     }
 
+    /// Waits (bounded) until the text of `css` contains `needle` (lists
+    /// fill in after their fetch returns); the text it ended with.
+    async fn wait_text(&self, css: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let t = self.text(css).await;
+            if t.contains(needle) || Instant::now() >= deadline {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits (bounded) until `css` is displayed: the page changes views
     /// after its fetches return.
     async fn wait_visible(&self, css: &str) {
@@ -217,7 +230,8 @@ async fn a_browser_sets_up_logs_in_and_enrols() {
     assert!(d.text("#users").await.contains("admin"));
     // Alerts the sensor raised (a capture replayed into this store with
     // the sample policy) are listed for handling.
-    assert!(d.text("#alerts").await.contains("No alerts"), "{}", d.text("#alerts").await);
+    let empty = d.wait_text("#alerts", "No alerts").await;
+    assert!(empty.contains("No alerts"), "{empty}");
     let policy = tmp.path().join("policy.toml");
     std::fs::write(&policy, s.cli(&["policy", "sample"]).stdout).unwrap();
     let capture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -232,7 +246,8 @@ async fn a_browser_sets_up_logs_in_and_enrols() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     d.goto(&format!("https://localhost:{port}/")).await;
     d.wait_visible("#view-home").await;
-    let listed = d.text("#alerts").await;
+    // Regression: read before the list's fetch returned, on a busy machine.
+    let listed = d.wait_text("#alerts", "teamviewer").await;
     assert!(
         listed.contains("unmanaged_remote_access") && listed.contains("teamviewer"),
         "{listed}"
