@@ -1,6 +1,12 @@
 //! The analysis on several cores: one reader thread and `N − 1` flow-table
 //! workers (`N` = `--threads`), the packets left where they were read.
 //!
+//! With two threads there is one worker, and it is simply the
+//! single-threaded analyzer fed by the reader ([`pipeline`]): the reader
+//! copies and walks the capture, the analyzer decodes and analyses; no
+//! routing, no second decode, nothing to merge. The rest of these notes are
+//! about three threads and more.
+//!
 //! The reader reads the capture in large blocks into buffers it never
 //! overwrites ([`CaptureFile::share_buffers`]). It decodes each frame's
 //! headers only to pick its worker, by a hash of the flow key that is the
@@ -192,10 +198,13 @@ pub fn analyze_files<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Outcome {
     if threads == 1 || !captures {
         return crate::analyze_serial(paths, opts);
     }
-    // The reader is busy too (the copy from the page cache is about half
+    // The reader is busy too (the copy from the page cache is a large part
     // of a one-thread analysis): two threads are the reader and one
-    // worker, a pipeline over two cores; more threads add workers.
+    // analysis, a pipeline over two cores; more threads add workers.
     let n = threads - 1;
+    if n == 1 {
+        return pipeline(paths, opts);
+    }
     let mut wopts = opts.clone();
     wopts.threads = 1;
     wopts.flows.max_flows = (opts.flows.max_flows / n).max(1);
@@ -222,6 +231,7 @@ pub fn analyze_files<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Outcome {
             next_sweep: Timestamp(0),
             index: 0,
             stats: Stats::default(),
+            pipeline: false,
         };
         let mut error = None;
         for p in paths {
@@ -234,6 +244,59 @@ pub fn analyze_files<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Outcome {
         drop(lanes);
         let done: Vec<Done> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
         Outcome { analysis: merge(opts, stats, done), error }
+    })
+}
+
+/// Two threads: this one reads (the copy from the page cache, the record
+/// headers), the other runs the single-threaded analysis on the frames
+/// where they were read. The output is the single-threaded output by
+/// construction: one analyzer sees every frame in order.
+fn pipeline<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Outcome {
+    std::thread::scope(|s| {
+        let (back_tx, back) = sync_channel::<Chunk>(4 * (IN_FLIGHT + 3));
+        let (tx, rx) = sync_channel::<Arc<Chunk>>(IN_FLIGHT);
+        let o = opts.clone();
+        let analysis = s.spawn(move || {
+            let mut an = Analyzer::new(&o);
+            for chunk in rx {
+                for it in chunk.items.first().into_iter().flatten() {
+                    let (off, len) = (it.off as usize, it.len as usize);
+                    if let Some(frame) = chunk.data.get(off..off + len) {
+                        an.frame(it.ts, it.link, it.wire_len, frame);
+                    }
+                }
+                if let Some(c) = Arc::into_inner(chunk) {
+                    let _ = back_tx.try_send(c);
+                }
+            }
+            an
+        });
+        let mut r = Reader {
+            items: vec![Vec::new()],
+            spare_items: None,
+            lanes: vec![tx],
+            back,
+            hasher: foldhash::fast::FixedState::with_seed(0x5e4_1d0),
+            next_sweep: Timestamp(0),
+            index: 0,
+            stats: Stats::default(),
+            pipeline: true,
+        };
+        let mut error = None;
+        for p in paths {
+            if let Err(e) = r.file(p.as_ref()) {
+                error = Some(e);
+                break;
+            }
+        }
+        let Reader { lanes, stats, .. } = r;
+        drop(lanes);
+        // The analyzer counts packets, bytes and undecodable frames; the
+        // reader files and skipped records.
+        let mut an = analysis.join().unwrap_or_else(|_| Analyzer::new(opts));
+        an.stats.files += stats.files;
+        an.stats.skipped += stats.skipped;
+        Outcome { analysis: an.finish(), error }
     })
 }
 
@@ -256,6 +319,9 @@ struct Reader {
     /// Files, frames, bytes, skipped and undecodable frames (the workers
     /// count the rest).
     stats: Stats,
+    /// One analyzer takes every frame ([`pipeline`]): no decode, no
+    /// sweeps, no numbering here; frames and bytes are counted there.
+    pipeline: bool,
 }
 
 impl Reader {
@@ -314,6 +380,10 @@ impl Reader {
         wire_len: u32,
         data: &[u8],
     ) -> Option<(usize, Item)> {
+        if self.pipeline {
+            let len = data.len() as u32;
+            return Some((0, Item { ts, index: 0, wire_len, link, off: 0, len }));
+        }
         self.stats.packets += 1;
         self.stats.bytes += u64::from(wire_len);
         let Ok(p) = sekimori_proto::packet::decode(link, data) else {
