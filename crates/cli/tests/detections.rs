@@ -91,6 +91,20 @@ fn an_openvpn_client_outside_the_broker_is_unmanaged_remote_access() {
     assert_eq!(code, Some(1), "--fail-on critical with critical alerts");
 }
 
+/// `sekimori --data-dir DATA ARGS…`, which must succeed: its JSON output
+/// (`Null` when it printed none).
+fn in_data_dir(data: &Path, args: &[&str]) -> Value {
+    let out = sekimori()
+        .env_remove("SEKIMORI_DATABASE_URL")
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
+}
+
 fn alerts_with(policy: &Path, capture: &str, extra: &[&str]) -> (Option<i32>, Vec<Value>) {
     run(policy, &pcap(capture), extra)
 }
@@ -178,17 +192,7 @@ fn analyze_store_keeps_the_alerts_and_a_replay_aggregates() {
     let dir = tempfile::tempdir().unwrap();
     let policy = sample(dir.path());
     let data = dir.path().join("data");
-    let run = |args: &[&str]| {
-        let out = sekimori()
-            .env_remove("SEKIMORI_DATABASE_URL")
-            .arg("--data-dir")
-            .arg(&data)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
-    };
+    let run = |args: &[&str]| in_data_dir(&data, args);
     let capture = pcap("ndpi_ipsec_isakmp_esp.pcap");
     let args =
         ["analyze", capture.to_str().unwrap(), "--store", "--policy", policy.to_str().unwrap()];
@@ -253,21 +257,31 @@ fn hl7_then_quiet(path: &Path) {
         w.record(t + 1000, f.finish()).unwrap();
         ss += a.len() as u32;
     }
-    // Someone else's DNS, once a second, up to 30 s.
-    let pc = L3 {
+    time_moves_on(&mut w, &mut f, t0, 10..=30);
+    w.finish().unwrap();
+}
+
+/// Someone else's DNS query once a second at `secs` after `t0`, so packet
+/// time moves on and the flows before are reported.
+fn time_moves_on(
+    w: &mut sekimori_lab::wire::PcapWriter<std::fs::File>,
+    f: &mut sekimori_lab::wire::Frame,
+    t0: u64,
+    secs: std::ops::RangeInclusive<u64>,
+) {
+    let pc = sekimori_lab::wire::L3 {
         src_mac: [2, 0, 0, 0, 0, 0x50],
         dst_mac: [2, 0, 0, 0, 0, 0x53],
         src: [10, 100, 0, 50],
         dst: [10, 0, 0, 53],
         ttl: 64,
     };
-    for s in 10..=30u64 {
+    for s in secs {
         let mut q = Vec::new();
-        msgs::dns_query(s as u16, "ehr.hospital.example", &mut q);
+        sekimori_lab::msgs::dns_query(s as u16, "ehr.hospital.example", &mut q);
         f.udp(&pc, s as u16, 50_000 + s as u16, 53).extend_from_slice(&q);
-        w.record(t0 + s * sec, f.finish()).unwrap();
+        w.record(t0 + s * 1_000_000_000, f.finish()).unwrap();
     }
-    w.finish().unwrap();
 }
 
 /// Regression: the sensor's flow updates carry bytes, not packets, and the
@@ -345,14 +359,7 @@ fn named_by_dhcp_then_upload(path: &Path) {
     f.tcp(&out, 3, ports, 101, 901, flags::ACK | flags::PSH, 64_240, &[])
         .extend_from_slice(&[0x55; 1200]);
     w.record(t + 2000, f.finish()).unwrap();
-    // Time moves on (another host's DNS), so the flows are reported.
-    let pc = L3 { src_mac: [2, 0, 0, 0, 0, 0x50], src: [10, 100, 0, 50], ..host };
-    for s in 3..=6u64 {
-        let mut q = Vec::new();
-        msgs::dns_query(s as u16, "ehr.hospital.example", &mut q);
-        f.udp(&pc, s as u16, 50_000 + s as u16, 53).extend_from_slice(&q);
-        w.record(t0 + s * sec, f.finish()).unwrap();
-    }
+    time_moves_on(&mut w, &mut f, t0, 3..=6);
     w.finish().unwrap();
 }
 
@@ -404,17 +411,7 @@ fn a_registered_device_name_zones_its_address_in_analyze_store() {
     )
     .unwrap();
     let data = dir.path().join("data");
-    let run = |args: &[&str]| {
-        let out = sekimori()
-            .env_remove("SEKIMORI_DATABASE_URL")
-            .arg("--data-dir")
-            .arg(&data)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
-    };
+    let run = |args: &[&str]| in_data_dir(&data, args);
     run(&["asset", "add", "--name", "ward5-nursecall", "--address", "10.0.5.7", "--json"]);
     let (c, p) = (capture.to_str().unwrap(), policy.to_str().unwrap());
     run(&["analyze", c, "--store", "--policy", p]);

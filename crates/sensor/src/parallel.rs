@@ -222,26 +222,7 @@ pub fn analyze_files<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Outcome {
             lanes.push(tx);
         }
         drop(back_tx);
-        let mut r = Reader {
-            items: vec![Vec::new(); n],
-            spare_items: None,
-            lanes,
-            back,
-            hasher: foldhash::fast::FixedState::with_seed(0x5e4_1d0),
-            next_sweep: Timestamp(0),
-            index: 0,
-            stats: Stats::default(),
-            pipeline: false,
-        };
-        let mut error = None;
-        for p in paths {
-            if let Err(e) = r.file(p.as_ref()) {
-                error = Some(e);
-                break;
-            }
-        }
-        let Reader { lanes, stats, .. } = r;
-        drop(lanes);
+        let (stats, error) = Reader::new(lanes, back, false).read_all(paths);
         let done: Vec<Done> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
         Outcome { analysis: merge(opts, stats, done), error }
     })
@@ -271,26 +252,7 @@ fn pipeline<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Outcome {
             }
             an
         });
-        let mut r = Reader {
-            items: vec![Vec::new()],
-            spare_items: None,
-            lanes: vec![tx],
-            back,
-            hasher: foldhash::fast::FixedState::with_seed(0x5e4_1d0),
-            next_sweep: Timestamp(0),
-            index: 0,
-            stats: Stats::default(),
-            pipeline: true,
-        };
-        let mut error = None;
-        for p in paths {
-            if let Err(e) = r.file(p.as_ref()) {
-                error = Some(e);
-                break;
-            }
-        }
-        let Reader { lanes, stats, .. } = r;
-        drop(lanes);
+        let (stats, error) = Reader::new(vec![tx], back, true).read_all(paths);
         // The analyzer counts packets, bytes and undecodable frames; the
         // reader files and skipped records.
         let mut an = analysis.join().unwrap_or_else(|_| Analyzer::new(opts));
@@ -325,6 +287,33 @@ struct Reader {
 }
 
 impl Reader {
+    fn new(lanes: Vec<SyncSender<Arc<Chunk>>>, back: Receiver<Chunk>, pipeline: bool) -> Reader {
+        Reader {
+            items: vec![Vec::new(); lanes.len()],
+            spare_items: None,
+            lanes,
+            back,
+            hasher: foldhash::fast::FixedState::with_seed(0x5e4_1d0),
+            next_sweep: Timestamp(0),
+            index: 0,
+            stats: Stats::default(),
+            pipeline,
+        }
+    }
+
+    /// Reads every file in order (stopping at the first that cannot be
+    /// read on), then closes the lanes: its counters and the error.
+    fn read_all<P: AsRef<Path>>(mut self, paths: &[P]) -> (Stats, Option<Error>) {
+        let mut error = None;
+        for p in paths {
+            if let Err(e) = self.file(p.as_ref()) {
+                error = Some(e);
+                break;
+            }
+        }
+        (self.stats, error)
+    }
+
     /// Reads one capture, sending each read buffer to the workers once
     /// the capture reader has moved on from it, and the last one at the
     /// end (or at a fatal error: every packet before it is sent).

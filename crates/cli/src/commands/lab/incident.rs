@@ -410,6 +410,28 @@ impl Lab {
         Ok((code, out))
     }
 
+    /// The vendor asks for `asset:port` for 30 minutes.
+    fn request(&self, asset: &str, port: u16, reason: &str) -> Result<(i32, Value, String)> {
+        let port = port.to_string();
+        self.client(
+            net::VENDOR_NS,
+            "vendor",
+            &[
+                "request",
+                "create",
+                "--asset",
+                asset,
+                "--port",
+                &port,
+                "--reason",
+                reason,
+                "--duration",
+                "30m",
+                "--json",
+            ],
+        )
+    }
+
     fn alerts(&self) -> Vec<Alert> {
         let filter = AlertFilter { limit: 1000, ..AlertFilter::default() };
         self.rt.block_on(self.store.list_alerts(&filter)).unwrap_or_default()
@@ -944,23 +966,8 @@ fn broker_steps(lab: &Lab, s: &mut StageLog, logs: &Path) -> Result<()> {
         bail!("the vendor's login failed: {out}");
     }
     let port = MODALITY_PORT.to_string();
-    let (code, v, out) = lab.client(
-        net::VENDOR_NS,
-        "vendor",
-        &[
-            "request",
-            "create",
-            "--asset",
-            MODALITY_ASSET,
-            "--port",
-            &port,
-            "--reason",
-            "INC-2026-0213 CT firmware update",
-            "--duration",
-            "30m",
-            "--json",
-        ],
-    )?;
+    let (code, v, out) =
+        lab.request(MODALITY_ASSET, MODALITY_PORT, "INC-2026-0213 CT firmware update")?;
     if code != 0 {
         bail!("request create: {out}");
     }
@@ -1019,23 +1026,7 @@ fn broker_steps(lab: &Lab, s: &mut StageLog, logs: &Path) -> Result<()> {
     // (c) The same vendor goes for the nurse-call server.
     let began_refusals = OffsetDateTime::now_utc();
     let nc_port = NURSE_CALL_PORT.to_string();
-    let (code, v, out) = lab.client(
-        net::VENDOR_NS,
-        "vendor",
-        &[
-            "request",
-            "create",
-            "--asset",
-            NURSE_CALL_ASSET,
-            "--port",
-            &nc_port,
-            "--reason",
-            "just looking",
-            "--duration",
-            "30m",
-            "--json",
-        ],
-    )?;
+    let (code, v, out) = lab.request(NURSE_CALL_ASSET, NURSE_CALL_PORT, "just looking")?;
     if code == 0 {
         let other = v["id"].as_str().unwrap_or("").to_owned();
         let (code, _, out) = lab.client(
