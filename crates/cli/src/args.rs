@@ -285,6 +285,12 @@ pub enum ActorCmd {
         #[arg(long)]
         port: u16,
     },
+    /// A syslog receiver (RFC 6587 octet counting over TCP): prints each
+    /// message as `{"syslog": "…"}`.
+    Syslog {
+        #[arg(long)]
+        port: u16,
+    },
     /// Writes every frame seen on `--interface` to `--write` (pcap).
     Capture {
         #[arg(long)]

@@ -1,6 +1,6 @@
 //! `sekimori lab incident`, the whole kill chain of the February 2026
 //! incident in network namespaces, run as a user runs it: every stage must
-//! be caught in time, the capture it writes must replay to the same
+//! be caught in time and its alert reach the SIEM, the capture it writes must replay to the same
 //! detections with `sekimori analyze`, the audit chain must verify, and no
 //! namespace may be left behind.
 //!
@@ -101,6 +101,10 @@ fn the_incident_lab_catches_every_stage_and_leaves_nothing_behind() {
     assert!(said(4, "[segmentation_violation]"), "{:#}", stages[3]);
     assert!(said(5, "[silence]"), "{:#}", stages[4]);
     assert!(said(6, "[unmanaged_remote_access]"), "{:#}", stages[5]);
+    // Every awaited alert also reached the SIEM (syslog over TCP).
+    for n in [1, 3, 4, 5, 6] {
+        assert!(said(n, "SIEM"), "stage {n} not forwarded: {:#}", stages[n - 1]);
+    }
     // Each alert within its deadline (the lab checks; the numbers agree).
     for (n, kind, limit) in [
         (3, "[lateral_movement]", 5.0),

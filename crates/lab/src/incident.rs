@@ -10,7 +10,8 @@
 //!   gw      .5  ── sekimori serve ──  gw .5       modality  .21  CT scanner
 //!   router  .1  ── router ─────────  router .1    vpnbox    .40  a vendor's forgotten VPN box
 //!                                                 ce        .50  clinical engineering PC (approver)
-//!                                                 sensor    (no address: the SPAN port)
+//!                                                 siem      .60  the SIEM (syslog receiver)
+//!                                                 sensor    SPAN port (no address); .6 management
 //! ```
 //!
 //! Both hubs live in namespace `sw` (no addresses). The router forwards
@@ -32,6 +33,10 @@ pub const PACS: &str = "10.66.0.20";
 pub const MODALITY: &str = "10.66.0.21";
 pub const VPN_BOX: &str = "10.66.0.40";
 pub const CE_PC: &str = "10.66.0.50";
+/// The SIEM that receives sekimori's alerts (syslog over TCP).
+pub const SIEM: &str = "10.66.0.60";
+/// The sensor's management address (its capture port has none).
+pub const SENSOR_MGMT: &str = "10.66.0.6";
 pub const INTERNET: &str = "198.51.100.66";
 pub const VENDOR: &str = "198.51.100.77";
 pub const THIEF: &str = "198.51.100.88";
@@ -54,6 +59,7 @@ pub const PACS_NS: &str = "pacs";
 pub const MODALITY_NS: &str = "modality";
 pub const VPN_BOX_NS: &str = "vpnbox";
 pub const CE_NS: &str = "ce";
+pub const SIEM_NS: &str = "siem";
 pub const INTERNET_NS: &str = "inet";
 pub const VENDOR_NS: &str = "vendor";
 pub const THIEF_NS: &str = "thief";
@@ -86,6 +92,7 @@ pub fn build(lab: &mut Netlab) -> Result<(), NetlabError> {
         (MODALITY_NS, MODALITY),
         (VPN_BOX_NS, VPN_BOX),
         (CE_NS, CE_PC),
+        (SIEM_NS, SIEM),
     ];
     for (ns, addr) in lan_hosts {
         lab.add(ns)?;
@@ -107,8 +114,11 @@ pub fn build(lab: &mut Netlab) -> Result<(), NetlabError> {
     lab.plug(GATEWAY, "wan0", SWITCH, "wan", "w-gw")?;
     lab.address(GATEWAY, "lan0", &format!("{GATEWAY_LAN}/24"))?;
     lab.address(GATEWAY, "wan0", &format!("{GATEWAY_WAN}/24"))?;
-    // The sensor's port: no address, it only listens.
+    // The sensor's capture port has no address, it only listens; its
+    // management port reaches the store's peers and the SIEM.
     lab.add(SENSOR)?;
     lab.plug(SENSOR, "eth0", SWITCH, "lan", "l-sensor")?;
+    lab.plug(SENSOR, "mgmt0", SWITCH, "lan", "l-sensor-m")?;
+    lab.address(SENSOR, "mgmt0", &format!("{SENSOR_MGMT}/24"))?;
     Ok(())
 }

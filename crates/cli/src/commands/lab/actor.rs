@@ -41,6 +41,7 @@ pub fn actor(cmd: &ActorCmd, lang: sekimori_types::Lang) -> ExitCode {
             runtime().and_then(|rt| rt.block_on(tamper(request, *port, lang)))
         }
         ActorCmd::Capture { interface, write } => capture(interface, write),
+        ActorCmd::Syslog { port } => syslog(*port),
     };
     match result {
         Ok(v) => {
@@ -422,6 +423,49 @@ async fn tamper(request: &str, port: u16, lang: sekimori_types::Lang) -> Result<
         Err(e) => json!({"refused": true, "reason": e.to_string()}),
         Ok(_) => json!({"refused": false}),
     })
+}
+
+/// The SIEM: every message of every connection, one JSON line each, as it
+/// arrives.
+fn syslog(port: u16) -> Result<Value> {
+    let stop = stop_on_stdin_close();
+    let l = TcpListener::bind(("0.0.0.0", port)).with_context(|| format!("tcp/{port}"))?;
+    std::thread::spawn(move || {
+        for conn in l.incoming().flatten() {
+            std::thread::spawn(move || frames(conn));
+        }
+    });
+    say(&json!({"ready": true}));
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(json!({"stopped": true}))
+}
+
+/// RFC 6587 octet-counted frames (`LEN SP MSG`) until the peer closes or
+/// sends something else.
+fn frames(mut conn: TcpStream) {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 8192];
+    while let Ok(n) = conn.read(&mut chunk) {
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        while let Some(sp) = buf.iter().position(|&b| b == b' ') {
+            let Some(len) =
+                std::str::from_utf8(&buf[..sp]).ok().and_then(|t| t.parse::<usize>().ok())
+            else {
+                return;
+            };
+            if buf.len() < sp + 1 + len {
+                break;
+            }
+            let msg = String::from_utf8_lossy(&buf[sp + 1..sp + 1 + len]).into_owned();
+            buf.drain(..sp + 1 + len);
+            say(&json!({"syslog": msg}));
+        }
+    }
 }
 
 // ---------------------------------------------------------------- capture

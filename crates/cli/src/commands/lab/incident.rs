@@ -30,6 +30,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -64,7 +65,18 @@ const ADMIN_USER: &str = "it-admin";
 const MODALITY_ASSET: &str = "ct-scanner-01";
 const NURSE_CALL_ASSET: &str = "nursecall-srv-01";
 
-const THROTTLE: &str = r#"# sekimori lab incident: throttling reached in a few seconds
+/// The SIEM's syslog port.
+const SIEM_PORT: u16 = 6514;
+
+/// The lab's config.toml: throttling reached in a few seconds, alerts
+/// forwarded to the SIEM (both `serve` and `sensor` read it).
+const CONFIG: &str = r#"# sekimori lab incident
+[[forward.destinations]]
+name = "siem"
+kind = "syslog"
+transport = "tcp"
+address = "10.66.0.60:6514"
+
 [authn.throttle]
 account_free_failures = 3
 account_lock_after = 5
@@ -241,6 +253,11 @@ impl Proc {
         Ok(Proc { name: name.to_owned(), child, stdin, lines: rx })
     }
 
+    /// Its output lines from now on, for a reader of the caller's.
+    fn take_lines(&mut self) -> Receiver<String> {
+        std::mem::replace(&mut self.lines, std::sync::mpsc::channel().1)
+    }
+
     /// The first line for which `f` gives a value, within `within`.
     fn wait_for<T>(&self, within: Duration, mut f: impl FnMut(&str) -> Option<T>) -> Result<T> {
         let deadline = Instant::now() + within;
@@ -321,9 +338,28 @@ struct Lab {
     approver_secret: sekimori_authn::totp::TotpSecret,
     vendor_password: String,
     approver_password: String,
+    /// What the SIEM received: when, and the syslog message.
+    siem: Arc<Mutex<Vec<(OffsetDateTime, String)>>>,
 }
 
 impl Lab {
+    /// When the SIEM received alert `id` (within `within`).
+    fn forwarded(&self, id: sekimori_types::AlertId, within: Duration) -> Option<OffsetDateTime> {
+        let needle = format!("id=\"{id}\"");
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self
+                .siem
+                .lock()
+                .ok()
+                .and_then(|v| v.iter().find(|(_, m)| m.contains(&needle)).map(|(t, _)| *t));
+            if got.is_some() || Instant::now() >= deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn server(&self) -> String {
         format!("{}:{GATEWAY_PORT}", net::GATEWAY_WAN)
     }
@@ -544,7 +580,7 @@ fn run(a: &IncidentArgs, lang: Lang) -> Result<Report> {
     // end works after the lab directory is gone.
     let policy = capture.with_extension("policy.toml");
     std::fs::write(&policy, net::POLICY)?;
-    std::fs::write(data.join("config.toml"), THROTTLE)?;
+    std::fs::write(data.join("config.toml"), CONFIG)?;
     let exe = std::env::current_exe().context("finding this program")?;
 
     if !quiet {
@@ -636,6 +672,30 @@ fn run(a: &IncidentArgs, lang: Lang) -> Result<Report> {
     let approver_secret = secrets.pop().ok_or_else(|| anyhow!("no secret"))?;
     let vendor_secret = secrets.pop().ok_or_else(|| anyhow!("no secret"))?;
 
+    // The SIEM, first, so that nothing forwarded waits for it.
+    let mut siem_cmd = netlab.exec(net::SIEM_NS, &exe);
+    siem_cmd.env_remove("SEKIMORI_DATA_DIR").args([
+        "lab",
+        "actor",
+        "syslog",
+        "--port",
+        &SIEM_PORT.to_string(),
+    ]);
+    let mut siem_proc = Proc::spawn(siem_cmd, "siem", &logs)?;
+    siem_proc.ready()?;
+    let siem = Arc::new(Mutex::new(Vec::new()));
+    {
+        let (lines, siem) = (siem_proc.take_lines(), siem.clone());
+        std::thread::spawn(move || {
+            for line in lines {
+                let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                if let (Some(m), Ok(mut got)) = (v["syslog"].as_str(), siem.lock()) {
+                    got.push((OffsetDateTime::now_utc(), m.to_owned()));
+                }
+            }
+        });
+    }
+
     // The gateway.
     let mut serve_cmd = netlab.exec(net::GATEWAY, &exe);
     serve_cmd
@@ -664,6 +724,7 @@ fn run(a: &IncidentArgs, lang: Lang) -> Result<Report> {
         approver_secret,
         vendor_password,
         approver_password,
+        siem,
     };
 
     // The capture and the sensor on the SPAN port.
@@ -734,6 +795,7 @@ fn run(a: &IncidentArgs, lang: Lang) -> Result<Report> {
     for s in services {
         let _ = s.finish(Duration::from_secs(2));
     }
+    let _ = siem_proc.finish(Duration::from_secs(2));
     stages.push(stage_replay(&lab, &capture, captured));
 
     let ok = stages.iter().all(|s| s.ok);
@@ -912,6 +974,9 @@ fn stage_spraying(lab: &Lab) -> Stage {
     );
     s.check(n("blocked_answers") > 0, "送信元が遮断されませんでした", "the source was not blocked");
     s.check(by_source.is_some(), "攻撃の警告がありません", "no alert about the attack");
+    if let Some(a) = &by_source {
+        judge_forwarded(lab, &mut s, a);
+    }
     s.finish()
 }
 
@@ -1152,24 +1217,45 @@ fn stage_lateral(lab: &Lab) -> Stage {
     let alert = lab.wait_alert(AlertKind::LateralMovement, s.began, Duration::from_secs(10), |a| {
         a.evidence.assets.iter().any(|x| x.ip.to_string() == net::NURSE_CALL)
     });
-    judge_alert(&mut s, lab.lang, alert.as_ref(), ALERT_DEADLINE);
+    judge_alert(lab, &mut s, alert.as_ref(), ALERT_DEADLINE);
     other_alerts(lab, &mut s, &alert.iter().map(|a| a.id).collect::<Vec<_>>());
     s.finish()
 }
 
-/// Logs the alert (or its absence) and whether it came in time.
-fn judge_alert(s: &mut StageLog, lang: Lang, alert: Option<&Alert>, deadline: f64) {
+/// Logs the alert (or its absence), whether it came in time, and when the
+/// SIEM had it.
+fn judge_alert(lab: &Lab, s: &mut StageLog, alert: Option<&Alert>, deadline: f64) {
     match alert {
         Some(a) => {
-            s.at(a.created_at, "sekimori", alert_line(lang, a));
+            s.at(a.created_at, "sekimori", alert_line(lab.lang, a));
             let after = s.secs_since(a.created_at);
             s.check(
                 after <= deadline,
                 &format!("警告が遅れました（{after:.1} 秒、期限 {deadline:.0} 秒）"),
                 &format!("the alert came late ({after:.1} s; deadline {deadline:.0} s)"),
             );
+            judge_forwarded(lab, s, a);
         }
         None => s.check(false, "警告がありません", "no alert"),
+    }
+}
+
+/// The alert reached the SIEM (syslog over TCP) within five seconds.
+fn judge_forwarded(lab: &Lab, s: &mut StageLog, a: &Alert) {
+    match lab.forwarded(a.id, Duration::from_secs(5)) {
+        Some(t) => s.at(
+            t,
+            "sekimori",
+            match lab.lang {
+                Lang::Ja => format!("SIEM（{}）へ syslog で転送: {}", net::SIEM, a.kind.as_str()),
+                Lang::En => format!(
+                    "forwarded to the SIEM ({}) over syslog: {}",
+                    net::SIEM,
+                    a.kind.as_str()
+                ),
+            },
+        ),
+        None => s.check(false, "警告が SIEM に届きません", "the alert did not reach the SIEM"),
     }
 }
 
@@ -1204,7 +1290,7 @@ fn stage_exfiltration(lab: &Lab) -> Stage {
     let alert = lab.wait_alert(AlertKind::Exfiltration, s.began, Duration::from_secs(15), |a| {
         a.evidence.assets.iter().any(|x| x.ip.to_string() == net::NURSE_CALL)
     });
-    judge_alert(&mut s, lab.lang, alert.as_ref(), ALERT_DEADLINE);
+    judge_alert(lab, &mut s, alert.as_ref(), ALERT_DEADLINE);
     if let Some(a) = &alert {
         let text = serde_json::to_string(&a.evidence).unwrap_or_default();
         s.check(
@@ -1253,7 +1339,7 @@ fn stage_silence(lab: &Lab, heartbeat: Proc) -> Stage {
     );
     // Within the window, counted from the last message (at most one
     // message interval before the stop) plus one detection tick.
-    judge_alert(&mut s, lab.lang, alert.as_ref(), SILENCE_WINDOW + 2.0);
+    judge_alert(lab, &mut s, alert.as_ref(), SILENCE_WINDOW + 2.0);
     other_alerts(lab, &mut s, &alert.iter().map(|a| a.id).collect::<Vec<_>>());
     s.finish()
 }
@@ -1285,7 +1371,7 @@ fn stage_vpn(lab: &Lab) -> Stage {
         lab.wait_alert(AlertKind::UnmanagedRemoteAccess, s.began, Duration::from_secs(10), |a| {
             a.evidence.assets.iter().any(|x| x.ip.to_string() == net::VPN_BOX)
         });
-    judge_alert(&mut s, lab.lang, alert.as_ref(), ALERT_DEADLINE);
+    judge_alert(lab, &mut s, alert.as_ref(), ALERT_DEADLINE);
     other_alerts(lab, &mut s, &alert.iter().map(|a| a.id).collect::<Vec<_>>());
     s.finish()
 }
