@@ -37,13 +37,19 @@ const INSERT_CHUNK: usize = 64;
 /// savepoint), the batch time, and the audit entries it appends.
 pub(crate) struct WriteTx<'t> {
     conn: &'t mut AnyConnection,
+    backend: Backend,
     entries: Vec<Entry>,
     now: OffsetDateTime,
 }
 
 impl<'t> WriteTx<'t> {
-    fn new(conn: &'t mut AnyConnection, now: OffsetDateTime) -> Self {
-        Self { conn, entries: Vec::new(), now }
+    fn new(conn: &'t mut AnyConnection, backend: Backend, now: OffsetDateTime) -> Self {
+        Self { conn, backend, entries: Vec::new(), now }
+    }
+
+    /// Which database the transaction is on.
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// The connection, inside this job's savepoint.
@@ -283,7 +289,7 @@ impl Writer {
             let now = self.clock.now();
             let entries = if job.uses_sql() {
                 let mut sp = Connection::begin(&mut *tx).await?;
-                let mut wtx = WriteTx::new(&mut sp, now);
+                let mut wtx = WriteTx::new(&mut sp, self.backend, now);
                 // A panicking job is a failed job (its caller gets
                 // `Unavailable`), not a dead writer.
                 let ok =
@@ -300,7 +306,7 @@ impl Writer {
                     continue;
                 }
             } else {
-                let mut wtx = WriteTx::new(&mut tx, now);
+                let mut wtx = WriteTx::new(&mut tx, self.backend, now);
                 if !job.run(&mut wtx).await {
                     continue;
                 }

@@ -15,7 +15,7 @@ use crate::repo::{
 };
 use crate::row::Cols;
 use crate::writer::WriteTx;
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 /// Records per write job.
 const ROWS_PER_JOB: usize = 2000;
@@ -58,7 +58,11 @@ async fn unfile(conn: &mut sqlx::AnyConnection, keys: &[&str]) -> Result<()> {
 }
 
 /// Writes the filings of records (their old filings must be gone).
-async fn file(conn: &mut sqlx::AnyConnection, rows: &[(&str, &AdvisoryFiling)]) -> Result<()> {
+async fn file(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    rows: &[(&str, &AdvisoryFiling)],
+) -> Result<()> {
     let mut products: Vec<(&str, &FiledProduct)> = Vec::new();
     for (key, filing) in rows {
         products.extend(filing.products.iter().map(|p| (*key, p)));
@@ -72,7 +76,8 @@ async fn file(conn: &mut sqlx::AnyConnection, rows: &[(&str, &AdvisoryFiling)]) 
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "INSERT INTO advisory_products (record_key, vendor, product, name) VALUES {values}"
+            "{} INTO advisory_products (record_key, vendor, product, name) VALUES {values}",
+            backend.bulk_insert()
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (key, p) in chunk {
@@ -100,6 +105,7 @@ async fn mark_filed(
 
 async fn write_chunk(tx: &mut WriteTx<'_>, chunk: &[AdvisoryRow]) -> Result<AdvisoryWrite> {
     let now = tx.now_micros();
+    let backend = tx.backend();
     let conn = tx.conn();
     // key → (digest, keyed_with)
     let mut stored: HashMap<String, (String, Option<String>)> = HashMap::new();
@@ -172,8 +178,9 @@ async fn write_chunk(tx: &mut WriteTx<'_>, chunk: &[AdvisoryRow]) -> Result<Advi
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "INSERT INTO advisory_records \
-             (key, kind, cve, digest, body, imported_at, source, keyed_with) VALUES {values}"
+            "{} INTO advisory_records \
+             (key, kind, cve, digest, body, imported_at, source, keyed_with) VALUES {values}",
+            backend.bulk_insert()
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for r in rows {
@@ -191,8 +198,8 @@ async fn write_chunk(tx: &mut WriteTx<'_>, chunk: &[AdvisoryRow]) -> Result<Advi
     }
     let filed: Vec<(&str, &AdvisoryFiling)> =
         all.iter().filter_map(|r| r.filing.as_ref().map(|f| (r.key.as_str(), f))).collect();
-    file(conn, &filed).await?;
-    file(conn, &refile).await?;
+    file(conn, backend, &filed).await?;
+    file(conn, backend, &refile).await?;
     mark_filed(conn, &refile).await?;
     Ok(out)
 }
@@ -211,6 +218,53 @@ fn advisory_row(row: &sqlx::any::AnyRow) -> Result<AdvisoryRow> {
 
 /// Statements a read runs at once (the read pool has more connections).
 const READ_CONCURRENCY: usize = 4;
+/// Most items in one JSON list parameter: a list is split into
+/// [`READ_CONCURRENCY`] parts, each at most this long.
+const JSON_LIST: usize = 8192;
+
+/// `items` as one JSON array parameter.
+fn json_param<T: serde::Serialize + ?Sized>(items: &T) -> String {
+    // Strings and arrays of strings always encode.
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Runs `sql` (whose one parameter, `$1`, is a JSON list made by `encode`)
+/// over `items` in parts, on several read connections at once, and maps
+/// each row with `row`.
+async fn in_parts<I, T, E, R>(
+    store: &Store,
+    items: &[I],
+    encode: E,
+    sql: &str,
+    row: R,
+) -> Result<Vec<Vec<T>>>
+where
+    I: Sync,
+    T: Send,
+    E: Fn(&[I]) -> String,
+    R: Fn(&sqlx::any::AnyRow) -> Result<T> + Sync,
+{
+    use futures::stream::{StreamExt, TryStreamExt};
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let per = items.len().div_ceil(READ_CONCURRENCY).clamp(1, JSON_LIST);
+    let lists: Vec<String> = items.chunks(per).map(encode).collect();
+    let pool = store.reader().clone();
+    let row = &row;
+    futures::stream::iter(lists)
+        .map(|list| {
+            let pool = pool.clone();
+            async move {
+                let rows =
+                    sqlx::query(AssertSqlSafe(sql.to_owned())).bind(list).fetch_all(&pool).await?;
+                rows.iter().map(row).collect::<Result<Vec<T>>>()
+            }
+        })
+        .buffered(READ_CONCURRENCY)
+        .try_collect()
+        .await
+}
 
 impl Store {
     /// The keys of vulnerability records not filed with `keyed_with` (their
@@ -324,44 +378,40 @@ impl AdvisoryRepo for Store {
     ) -> Result<Vec<(String, String, String)>> {
         let stale = self.stale_filings(keyed_with).await?;
         // Index only (vendor, product, record_key): no visit of the records
-        // themselves, whose rows are large and scattered. Statements run on
-        // several read connections at once.
-        use futures::stream::{StreamExt, TryStreamExt};
-        let chunks: Vec<Vec<(String, String)>> =
-            identities.chunks(KEYS_PER_SELECT / 2).map(<[_]>::to_vec).collect();
-        let pool = self.reader().clone();
-        let parts: Vec<Vec<(String, String, String)>> = futures::stream::iter(chunks)
-            .map(|chunk| {
-                let pool = pool.clone();
-                async move {
-                    let cond = (0..chunk.len())
-                        .map(|i| format!("(vendor = ${} AND product = ${})", 2 * i + 1, 2 * i + 2))
-                        .collect::<Vec<_>>()
-                        .join(" OR ");
-                    let sql = format!(
-                        "SELECT DISTINCT vendor, product, record_key FROM advisory_products \
-                         WHERE {cond}"
-                    );
-                    let mut q = sqlx::query(AssertSqlSafe(sql));
-                    for (v, p) in &chunk {
-                        q = q.bind(v.clone()).bind(p.clone());
-                    }
-                    let mut out = Vec::new();
-                    for row in q.fetch_all(&pool).await? {
-                        let c = Cols::new(&row, "advisory_products");
-                        out.push((
-                            c.string("vendor")?,
-                            c.string("product")?,
-                            c.string("record_key")?,
-                        ));
-                    }
-                    Ok::<_, StoreError>(out)
-                }
-            })
-            .buffered(READ_CONCURRENCY)
-            .try_collect()
-            .await?;
-        Ok(parts.into_iter().flatten().filter(|(_, _, key)| !stale.contains(key)).collect())
+        // themselves, whose rows are large and scattered. The identities
+        // travel as one JSON parameter per statement, the list drives the
+        // join (`CROSS JOIN` keeps SQLite's order), and the statements run
+        // on several read connections at once.
+        let backend = self.backend();
+        let sql = format!(
+            "SELECT p.vendor, p.product, p.record_key FROM ({}) AS j \
+             CROSS JOIN advisory_products AS p WHERE p.vendor = j.a AND p.product = j.b",
+            backend.json_pairs(1)
+        );
+        let mut parts: Vec<Vec<(String, String, String)>> = in_parts(
+            self,
+            identities,
+            |chunk: &[(String, String)]| {
+                let pairs: Vec<[&str; 2]> =
+                    chunk.iter().map(|(v, p)| [v.as_str(), p.as_str()]).collect();
+                json_param(&pairs)
+            },
+            &sql,
+            |row| {
+                let c = Cols::new(row, "advisory_products");
+                Ok((c.string("vendor")?, c.string("product")?, c.string("record_key")?))
+            },
+        )
+        .await?;
+        let mut out: Vec<(String, String, String)> = parts
+            .iter_mut()
+            .flat_map(std::mem::take)
+            .filter(|(_, _, key)| !stale.contains(key))
+            .collect();
+        // A record filed under one identity with two names: once.
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
     }
 
     async fn advisory_names_under(
@@ -413,27 +463,12 @@ impl AdvisoryRepo for Store {
     }
 
     async fn advisories_by_key(&self, keys: &[String]) -> Result<Vec<AdvisoryRow>> {
-        use futures::stream::{StreamExt, TryStreamExt};
-        let chunks: Vec<Vec<String>> = keys.chunks(KEYS_PER_SELECT).map(<[_]>::to_vec).collect();
-        let pool = self.reader().clone();
-        let parts: Vec<Vec<AdvisoryRow>> = futures::stream::iter(chunks)
-            .map(|chunk| {
-                let pool = pool.clone();
-                async move {
-                    let sql = format!(
-                        "SELECT key, kind, cve, digest, body FROM advisory_records WHERE key IN ({})",
-                        placeholders(1, chunk.len())
-                    );
-                    let mut q = sqlx::query(AssertSqlSafe(sql));
-                    for k in &chunk {
-                        q = q.bind(k.clone());
-                    }
-                    q.fetch_all(&pool).await?.iter().map(advisory_row).collect::<Result<Vec<_>>>()
-                }
-            })
-            .buffered(READ_CONCURRENCY)
-            .try_collect()
-            .await?;
+        let sql = format!(
+            "SELECT key, kind, cve, digest, body FROM advisory_records WHERE key IN ({})",
+            self.backend().json_strings(1)
+        );
+        let parts =
+            in_parts(self, keys, |chunk: &[String]| json_param(chunk), &sql, advisory_row).await?;
         let mut out: Vec<AdvisoryRow> = parts.into_iter().flatten().collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
         out.dedup_by(|a, b| a.key == b.key);
@@ -468,24 +503,24 @@ impl AdvisoryRepo for Store {
     }
 
     async fn advisory_keys_by_cve(&self, cves: &[String]) -> Result<Vec<(String, String)>> {
-        let mut conn = self.reader().acquire().await?;
-        let mut out = Vec::new();
-        for chunk in cves.chunks(KEYS_PER_SELECT) {
-            // Key and kind only: a record's body (often in overflow pages)
-            // is not read.
-            let sql = format!(
-                "SELECT key, kind FROM advisory_records WHERE cve IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for c in chunk {
-                q = q.bind(c.as_str());
-            }
-            for row in q.fetch_all(&mut *conn).await? {
-                let c = Cols::new(&row, "advisory_records");
-                out.push((c.string("key")?, c.string("kind")?));
-            }
-        }
+        // Key and kind only: a record's body (often in overflow pages) is
+        // not read.
+        let sql = format!(
+            "SELECT key, kind FROM advisory_records WHERE cve IN ({})",
+            self.backend().json_strings(1)
+        );
+        let parts = in_parts(
+            self,
+            cves,
+            |chunk: &[String]| json_param(chunk),
+            &sql,
+            |row| {
+                let c = Cols::new(row, "advisory_records");
+                Ok((c.string("key")?, c.string("kind")?))
+            },
+        )
+        .await?;
+        let mut out: Vec<(String, String)> = parts.into_iter().flatten().collect();
         out.sort();
         out.dedup();
         Ok(out)
@@ -513,10 +548,29 @@ impl AdvisoryRepo for Store {
     }
 
     async fn advisories_not_filed_count(&self, keyed_with: &str) -> Result<u64> {
+        let mut conn = self.reader().acquire().await?;
+        // Usually none: three probes of the (kind, keyed_with) index say so
+        // without counting anything.
+        let mut any = false;
+        for cond in ["keyed_with IS NULL", "keyed_with < $1", "keyed_with > $1"] {
+            let sql = format!(
+                "SELECT key FROM advisory_records WHERE kind = 'vulnerability' AND {cond} LIMIT 1"
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            if cond.contains("$1") {
+                q = q.bind(keyed_with.to_owned());
+            }
+            if q.fetch_optional(&mut *conn).await?.is_some() {
+                any = true;
+                break;
+            }
+        }
+        if !any {
+            return Ok(0);
+        }
         // Two counts by equality, each answered from an index alone (a
         // condition with `<>` or `IS NULL … OR` made SQLite visit every
         // record: a second on 300,000).
-        let mut conn = self.reader().acquire().await?;
         let all =
             sqlx::query("SELECT COUNT(*) AS n FROM advisory_records WHERE kind = 'vulnerability'")
                 .fetch_one(&mut *conn)
@@ -538,6 +592,7 @@ impl AdvisoryRepo for Store {
             let chunk = chunk.to_vec();
             self.write(move |tx| {
                 Box::pin(async move {
+                    let backend = tx.backend();
                     let conn = tx.conn();
                     let keys: Vec<&str> = chunk.iter().map(|(k, _)| k.as_str()).collect();
                     // Only records that exist are filed.
@@ -562,7 +617,7 @@ impl AdvisoryRepo for Store {
                         .collect();
                     let keys: Vec<&str> = rows.iter().map(|(k, _)| *k).collect();
                     unfile(conn, &keys).await?;
-                    file(conn, &rows).await?;
+                    file(conn, backend, &rows).await?;
                     mark_filed(conn, &rows).await?;
                     Ok(())
                 })
