@@ -31,6 +31,15 @@ struct Doc<'a> {
 
 /// The report as pretty-printed JSON (two-space indent, trailing newline).
 pub fn render(report: &Report) -> String {
+    let mut out = Vec::new();
+    // Writing to memory cannot fail.
+    let _ = write(report, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`render`], streamed to `w` (a large report is never held whole in
+/// memory); only `w`'s own errors are returned.
+pub fn write<W: std::io::Write>(report: &Report, mut w: W) -> std::io::Result<()> {
     let doc = Doc {
         generated_at: &report.generated_at,
         inventory: &report.inventory,
@@ -38,9 +47,8 @@ pub fn render(report: &Report) -> String {
         summary: Summary::of(report),
         findings: &report.findings,
     };
-    // Serializing plain structs of strings and numbers cannot fail; a
-    // non-finite float becomes `null`.
-    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
-    out.push('\n');
-    out
+    // Serializing plain structs of strings and numbers cannot fail but
+    // for the writer; a non-finite float becomes `null`.
+    serde_json::to_writer_pretty(&mut w, &doc).map_err(std::io::Error::other)?;
+    w.write_all(b"\n")
 }
