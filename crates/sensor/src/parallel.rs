@@ -2,7 +2,7 @@
 //! workers (`N` = `--threads`), the packets left where they were read.
 //!
 //! With two threads there is one worker, and it is simply the
-//! single-threaded analyzer fed by the reader ([`pipeline`]): the reader
+//! single-threaded analyzer fed by the reader (`pipeline`): the reader
 //! copies and walks the capture, the analyzer decodes and analyses; no
 //! routing, no second decode, nothing to merge. The rest of these notes are
 //! about three threads and more.
