@@ -374,11 +374,39 @@ impl<'a> Matcher<'a> {
 
     /// The findings of `items`, unranked (see [`crate::priority::rank`]).
     pub fn run(&self, items: &[InventoryItem], options: MatchOptions) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for item in items {
-            self.match_item(item, options, &mut out);
+        // Items are matched independently: a share of them per core, the
+        // findings joined in item order (the same list as one thread's).
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let threads = cores.min(8).min(items.len() / MIN_ITEMS_PER_THREAD).max(1);
+        if threads == 1 {
+            let mut out = Vec::new();
+            for item in items {
+                self.match_item(item, options, &mut out);
+            }
+            return out;
         }
-        out
+        std::thread::scope(|s| {
+            let handles: Vec<_> = items
+                .chunks(items.len().div_ceil(threads))
+                .map(|share| {
+                    s.spawn(move || {
+                        let mut out = Vec::new();
+                        for item in share {
+                            self.match_item(item, options, &mut out);
+                        }
+                        out
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for h in handles {
+                match h.join() {
+                    Ok(found) => out.extend(found),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            out
+        })
     }
 
     fn match_item(&self, item: &InventoryItem, options: MatchOptions, out: &mut Vec<Finding>) {
@@ -835,6 +863,10 @@ impl Selection {
         out
     }
 }
+
+/// Fewer items than this per thread are matched on one thread (starting
+/// threads would cost more than it saves).
+const MIN_ITEMS_PER_THREAD: usize = 500;
 
 /// Product keys already worked out while indexing: feeds repeat the same
 /// vendor and product names many times.

@@ -506,3 +506,31 @@ fn nothing_matches_a_product_no_advisory_names() {
     let found = all();
     assert!(!found.iter().any(|f| f.asset == "printer-1"));
 }
+
+/// Many items are matched on several threads; the findings are the same,
+/// in the same order, as matching the items one by one.
+#[test]
+fn a_large_inventory_matched_on_every_core_gives_the_one_thread_findings() {
+    let inv = inventory::read_path(&testdata("assess/ledger.csv")).unwrap();
+    // 33 × 40 = 1,320 items: past the threshold for more than one thread.
+    // Each copy named apart, so findings out of order would show.
+    let items: Vec<_> = (0..40)
+        .flat_map(|k| {
+            inv.items.iter().cloned().map(move |mut i| {
+                i.name = format!("{}-{k}", i.name);
+                i.id = format!("{}-{k}", i.id);
+                i
+            })
+        })
+        .collect();
+    let feeds = feeds();
+    let aliases = Aliases::bundled();
+    let matcher = Matcher::new(&feeds, &aliases);
+    let options = MatchOptions { include_not_affected: true, ..MatchOptions::default() };
+    let together = matcher.run(&items, options);
+    let one_by_one: Vec<Finding> =
+        items.iter().flat_map(|i| matcher.run(std::slice::from_ref(i), options)).collect();
+    assert_eq!(together.len(), one_by_one.len());
+    let json = |f: &[Finding]| serde_json::to_string(f).unwrap();
+    assert!(json(&together) == json(&one_by_one), "the findings differ");
+}
