@@ -49,12 +49,9 @@ fn receiver() -> (String, mpsc::Receiver<Instant>) {
                         break;
                     }
                     buf.extend_from_slice(&chunk[..n]);
-                    while let Some(sp) = buf.iter().position(|&b| b == b' ') {
-                        let len: usize = std::str::from_utf8(&buf[..sp]).unwrap().parse().unwrap();
-                        if buf.len() < sp + 1 + len {
-                            break;
-                        }
-                        buf.drain(..sp + 1 + len);
+                    while let Some(_msg) =
+                        sekimori_forward::format::take_octet_counted(&mut buf).unwrap()
+                    {
                         let _ = tx.send(Instant::now());
                     }
                 }

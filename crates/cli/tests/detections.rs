@@ -363,6 +363,24 @@ fn named_by_dhcp_then_upload(path: &Path) {
     w.finish().unwrap();
 }
 
+/// A policy whose critical nurse-call zone is the one asset `name`, denied
+/// the internet (first sightings off).
+fn nurse_call_zone_of(dir: &Path, name: &str) -> PathBuf {
+    let policy = dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[hospital]\nranges = [\"10.0.0.0/8\"]\n\n[[zone]]\nname = \"nurse-call\"\n\
+             critical = true\nassets = [\"{name}\"]\n\n[[rule]]\n\
+             name = \"no-nurse-call-to-internet\"\nfrom = \"nurse-call\"\nto = \"internet\"\n\
+             action = \"deny\"\n\n[detections.new_activity]\ndevice = false\ntalker = false\n\
+             protocol = false\n"
+        ),
+    )
+    .unwrap();
+    policy
+}
+
 /// A zone made of asset names holds a host that a later flow does not
 /// name: the detector remembers what earlier flows (here DHCP) said.
 #[test]
@@ -370,15 +388,7 @@ fn a_zone_by_asset_name_holds_the_host_in_flows_that_do_not_name_it() {
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("named.pcap");
     named_by_dhcp_then_upload(&capture);
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(
-        &policy,
-        "[hospital]\nranges = [\"10.0.0.0/8\"]\n\n[[zone]]\nname = \"nurse-call\"\ncritical = true\n\
-         assets = [\"nursecall-srv-01\"]\n\n[[rule]]\nname = \"no-nurse-call-to-internet\"\n\
-         from = \"nurse-call\"\nto = \"internet\"\naction = \"deny\"\n\n[detections.new_activity]\n\
-         device = false\ntalker = false\nprotocol = false\n",
-    )
-    .unwrap();
+    let policy = nurse_call_zone_of(dir.path(), "nursecall-srv-01");
     let (_, alerts) = run(&policy, &capture, &[]);
     let denied: Vec<&Value> = alerts
         .iter()
@@ -401,15 +411,7 @@ fn a_registered_device_name_zones_its_address_in_analyze_store() {
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("named.pcap");
     named_by_dhcp_then_upload(&capture);
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(
-        &policy,
-        "[hospital]\nranges = [\"10.0.0.0/8\"]\n\n[[zone]]\nname = \"nurse-call\"\ncritical = true\n\
-         assets = [\"ward5-nursecall\"]\n\n[[rule]]\nname = \"no-nurse-call-to-internet\"\n\
-         from = \"nurse-call\"\nto = \"internet\"\naction = \"deny\"\n\n[detections.new_activity]\n\
-         device = false\ntalker = false\nprotocol = false\n",
-    )
-    .unwrap();
+    let policy = nurse_call_zone_of(dir.path(), "ward5-nursecall");
     let data = dir.path().join("data");
     let run = |args: &[&str]| in_data_dir(&data, args);
     run(&["asset", "add", "--name", "ward5-nursecall", "--address", "10.0.5.7", "--json"]);

@@ -259,18 +259,16 @@ fn syslog_receiver() -> (String, mpsc::Receiver<(Instant, String)>) {
                     }
                     buf.extend_from_slice(&chunk[..n]);
                     // Frames: "<len> <message>".
-                    while let Some(sp) = buf.iter().position(|&b| b == b' ') {
-                        let Ok(len) = std::str::from_utf8(&buf[..sp]).unwrap().parse::<usize>()
-                        else {
-                            return;
-                        };
-                        if buf.len() < sp + 1 + len {
-                            break;
-                        }
-                        let msg = String::from_utf8_lossy(&buf[sp + 1..sp + 1 + len]).into_owned();
-                        buf.drain(..sp + 1 + len);
-                        if tx.send((Instant::now(), msg)).is_err() {
-                            return;
+                    loop {
+                        match sekimori_forward::format::take_octet_counted(&mut buf) {
+                            Ok(Some(m)) => {
+                                let msg = String::from_utf8_lossy(&m).into_owned();
+                                if tx.send((Instant::now(), msg)).is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(_) => return,
                         }
                     }
                 }

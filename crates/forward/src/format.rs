@@ -571,3 +571,24 @@ pub fn octet_counted(msg: &[u8], out: &mut Vec<u8>) {
     out.push(b' ');
     out.extend_from_slice(msg);
 }
+
+/// The bytes at the front of a stream are not an octet-counting frame
+/// (no decimal length before the space).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotAFrame;
+
+/// Takes the first RFC 6587 octet-counting frame from the front of `buf`
+/// (what [`octet_counted`] writes): the message, `None` while it is not
+/// all there yet, or [`NotAFrame`]. For receivers (a SIEM in the lab, tests).
+pub fn take_octet_counted(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, NotAFrame> {
+    let Some(sp) = buf.iter().position(|&b| b == b' ') else { return Ok(None) };
+    let len: usize =
+        std::str::from_utf8(&buf[..sp]).ok().and_then(|t| t.parse().ok()).ok_or(NotAFrame)?;
+    let end = sp.checked_add(1).and_then(|s| s.checked_add(len)).ok_or(NotAFrame)?;
+    if buf.len() < end {
+        return Ok(None);
+    }
+    let msg = buf[sp + 1..end].to_vec();
+    buf.drain(..end);
+    Ok(Some(msg))
+}

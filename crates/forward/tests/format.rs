@@ -6,8 +6,8 @@ mod common;
 use common::{AT, alert, parse_5424};
 use sekimori_forward::Facility;
 use sekimori_forward::format::{
-    MessageSettings, cef, cef_message, octet_counted, rfc5424, sanitize_hostname, timestamp,
-    webhook_body,
+    MessageSettings, NotAFrame, cef, cef_message, octet_counted, rfc5424, sanitize_hostname,
+    take_octet_counted, timestamp, webhook_body,
 };
 use sekimori_types::{AlertKind, AlertSeverity, Evidence};
 use time::macros::datetime;
@@ -180,6 +180,28 @@ fn octet_counting_counts_bytes_not_characters() {
     octet_counted("日本".as_bytes(), &mut out);
     octet_counted(b"ab", &mut out);
     assert_eq!(out, "6 日本2 ab".as_bytes());
+}
+
+#[test]
+fn octet_counted_frames_are_read_back_whole_split_anywhere() {
+    let mut stream = Vec::new();
+    octet_counted("日本".as_bytes(), &mut stream);
+    octet_counted(b"ab", &mut stream);
+    for cut in 0..=stream.len() {
+        let mut buf = stream[..cut].to_vec();
+        let mut got = Vec::new();
+        while let Some(m) = take_octet_counted(&mut buf).unwrap() {
+            got.push(m);
+        }
+        buf.extend_from_slice(&stream[cut..]);
+        while let Some(m) = take_octet_counted(&mut buf).unwrap() {
+            got.push(m);
+        }
+        assert_eq!(got, vec!["日本".as_bytes().to_vec(), b"ab".to_vec()], "cut at {cut}");
+        assert!(buf.is_empty());
+    }
+    assert_eq!(take_octet_counted(&mut b"x1 a".to_vec()), Err(NotAFrame));
+    assert_eq!(take_octet_counted(&mut b"99999999999999999999999 a".to_vec()), Err(NotAFrame));
 }
 
 #[test]

@@ -452,18 +452,12 @@ fn frames(mut conn: TcpStream) {
             return;
         }
         buf.extend_from_slice(&chunk[..n]);
-        while let Some(sp) = buf.iter().position(|&b| b == b' ') {
-            let Some(len) =
-                std::str::from_utf8(&buf[..sp]).ok().and_then(|t| t.parse::<usize>().ok())
-            else {
-                return;
-            };
-            if buf.len() < sp + 1 + len {
-                break;
+        loop {
+            match sekimori_forward::format::take_octet_counted(&mut buf) {
+                Ok(Some(msg)) => say(&json!({"syslog": String::from_utf8_lossy(&msg)})),
+                Ok(None) => break,
+                Err(_) => return,
             }
-            let msg = String::from_utf8_lossy(&buf[sp + 1..sp + 1 + len]).into_owned();
-            buf.drain(..sp + 1 + len);
-            say(&json!({"syslog": msg}));
         }
     }
 }
