@@ -55,6 +55,7 @@
 //! after each file or archive entry, `Progress { done, total }`. Entries of a
 //! nested archive are added to `total` when it is opened.
 
+mod archive_file;
 pub mod csaf;
 pub mod cve5;
 pub mod epss;
@@ -264,6 +265,9 @@ fn zip_entry_count(path: &Path) -> Option<u64> {
     Some(n.max(1))
 }
 
+/// Bytes read from an archive on disk at a time.
+const ZIP_READ_BUFFER: usize = 64 * 1024;
+
 fn read_zip_file(
     path: &Path,
     limits: &Limits,
@@ -280,6 +284,15 @@ fn read_zip_file(
     };
     let mut budget = limits.max_zip_total_bytes;
     let before = progress.done;
+    // Seeks without system calls, reads through a buffer.
+    let file = match archive_file::ArchiveFile::new(file, ZIP_READ_BUFFER) {
+        Ok(f) => f,
+        Err(e) => {
+            sink(FeedEvent::Error(InputError::new(path, "file", format!("cannot read: {e}"))));
+            progress.step(sink);
+            return;
+        }
+    };
     read_zip(path.to_path_buf(), file, limits, &mut budget, 0, progress, sink);
     if progress.done == before {
         progress.step(sink);
