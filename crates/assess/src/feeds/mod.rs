@@ -252,7 +252,7 @@ fn too_big(name: &Path, size: u64, max: u64) -> InputError {
 }
 
 fn zip_entry_count(path: &Path) -> Option<u64> {
-    let f = fs::File::open(path).ok()?;
+    let f = archive_file::ArchiveFile::new(fs::File::open(path).ok()?, ZIP_READ_BUFFER).ok()?;
     let z = zip::ZipArchive::new(f).ok()?;
     let mut n = 0;
     for i in 0..z.len() {
