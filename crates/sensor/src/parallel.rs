@@ -3,9 +3,15 @@
 //!
 //! With two threads there is one worker, and it is simply the
 //! single-threaded analyzer fed by the reader (`pipeline`): the reader
-//! copies and walks the capture, the analyzer decodes and analyses; no
-//! routing, no second decode, nothing to merge. The rest of these notes are
-//! about three threads and more.
+//! copies and walks the capture and decodes each frame; the analyzer gets
+//! the decoded packets (their payload slices as offsets into the read
+//! buffer, `Decoded`) and does the rest. No routing, no second decode,
+//! nothing to merge: one analyzer sees every packet in order. The decode
+//! is on the reader's side because the reader has just copied the frame
+//! into its own cache: decoding it on the other core first costs a
+//! cross-core miss per frame (the analyzer then took longer than the whole
+//! one-thread analysis). The rest of these notes are about three threads
+//! and more.
 //!
 //! The reader reads the capture in large blocks into buffers it never
 //! overwrites ([`CaptureFile::share_buffers`]). It decodes each frame's
@@ -65,7 +71,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use sekimori_capture::{CaptureFile, Problem};
 use sekimori_proto::App;
 use sekimori_proto::Fact;
-use sekimori_proto::packet::{Layer3, LinkType};
+use sekimori_proto::packet::{Layer3, LinkType, NonIp, Packet, Transport};
 
 use crate::conversation::Conversation;
 use crate::flow::Timestamp;
@@ -129,6 +135,93 @@ struct Chunk {
     data: Vec<u8>,
     /// Per worker.
     items: Vec<Vec<Item>>,
+    /// Two threads ([`pipeline`]): every decodable frame, decoded.
+    decoded: Vec<Decoded>,
+}
+
+/// A frame the reader decoded for the analyzer ([`pipeline`]): the packet
+/// with its one byte slice (a TCP or UDP payload, an LLDP or CDP PDU) cut
+/// out, and where that slice is in the chunk.
+#[derive(Clone, Copy, Debug)]
+struct Decoded {
+    ts: Timestamp,
+    wire_len: u32,
+    packet: Packet<'static>,
+    /// The slice: `data[off..off + len]`.
+    off: u32,
+    len: u32,
+}
+
+impl Decoded {
+    /// `p` decoded from `frame`, its slice noted relative to the frame's
+    /// start (the reader adds the frame's place in the buffer).
+    #[inline]
+    fn detach(ts: Timestamp, wire_len: u32, p: &Packet<'_>, frame: &[u8]) -> Decoded {
+        let mut packet = Packet {
+            src_mac: p.src_mac,
+            dst_mac: p.dst_mac,
+            vlan: p.vlan,
+            tunnel: p.tunnel,
+            l3: Layer3::NonIp(NonIp::Other { ethertype: 0 }),
+        };
+        let mut slice: &[u8] = &[];
+        packet.l3 = match p.l3 {
+            Layer3::Ip { ip, transport } => {
+                let transport = match transport {
+                    Transport::Tcp { sport, dport, seq, ack, flags, payload } => {
+                        slice = payload;
+                        Transport::Tcp { sport, dport, seq, ack, flags, payload: &[] }
+                    }
+                    Transport::Udp { sport, dport, payload } => {
+                        slice = payload;
+                        Transport::Udp { sport, dport, payload: &[] }
+                    }
+                    Transport::Icmp { kind, code } => Transport::Icmp { kind, code },
+                    Transport::Icmpv6 { kind, code } => Transport::Icmpv6 { kind, code },
+                    Transport::Other { protocol } => Transport::Other { protocol },
+                };
+                Layer3::Ip { ip, transport }
+            }
+            Layer3::NonIp(n) => Layer3::NonIp(match n {
+                NonIp::Lldp(pdu) => {
+                    slice = pdu;
+                    NonIp::Lldp(&[])
+                }
+                NonIp::Cdp(pdu) => {
+                    slice = pdu;
+                    NonIp::Cdp(&[])
+                }
+                NonIp::Arp { sender_mac, sender_ip, target_ip } => {
+                    NonIp::Arp { sender_mac, sender_ip, target_ip }
+                }
+                NonIp::Other { ethertype } => NonIp::Other { ethertype },
+            }),
+        };
+        // The decoder lends slices of the frame it was given: the offset is
+        // inside it (an empty slice may point anywhere: it stays empty).
+        let off = (slice.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
+        let (off, len) = if slice.is_empty() || off.saturating_add(slice.len()) > frame.len() {
+            (0, 0)
+        } else {
+            (off as u32, slice.len() as u32)
+        };
+        Decoded { ts, wire_len, packet, off, len }
+    }
+
+    /// The packet, its slice taken from `data` (the chunk it was read in).
+    #[inline]
+    fn attach<'a>(&self, data: &'a [u8]) -> Packet<'a> {
+        let (o, l) = (self.off as usize, self.len as usize);
+        let slice = data.get(o..o + l).unwrap_or_default();
+        let mut p: Packet<'a> = self.packet;
+        match &mut p.l3 {
+            Layer3::Ip { transport: Transport::Tcp { payload, .. }, .. }
+            | Layer3::Ip { transport: Transport::Udp { payload, .. }, .. } => *payload = slice,
+            Layer3::NonIp(NonIp::Lldp(pdu)) | Layer3::NonIp(NonIp::Cdp(pdu)) => *pdu = slice,
+            _ => {}
+        }
+        p
+    }
 }
 
 /// Chunks queued per worker (bounds the memory between threads: each is
@@ -229,9 +322,10 @@ pub fn analyze_files<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Outcome {
 }
 
 /// Two threads: this one reads (the copy from the page cache, the record
-/// headers), the other runs the single-threaded analysis on the frames
-/// where they were read. The output is the single-threaded output by
-/// construction: one analyzer sees every frame in order.
+/// headers) and decodes, the other runs the single-threaded analysis on
+/// the decoded packets, their payloads where they were read. The output is
+/// the single-threaded output by construction: one analyzer sees every
+/// packet in order.
 fn pipeline<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Outcome {
     std::thread::scope(|s| {
         let (back_tx, back) = sync_channel::<Chunk>(4 * (IN_FLIGHT + 3));
@@ -240,11 +334,8 @@ fn pipeline<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Outcome {
         let analysis = s.spawn(move || {
             let mut an = Analyzer::new(&o);
             for chunk in rx {
-                for it in chunk.items.first().into_iter().flatten() {
-                    let (off, len) = (it.off as usize, it.len as usize);
-                    if let Some(frame) = chunk.data.get(off..off + len) {
-                        an.frame(it.ts, it.link, it.wire_len, frame);
-                    }
+                for d in &chunk.decoded {
+                    an.packet(d.ts, d.wire_len, &d.attach(&chunk.data));
                 }
                 if let Some(c) = Arc::into_inner(chunk) {
                     let _ = back_tx.try_send(c);
@@ -253,13 +344,24 @@ fn pipeline<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Outcome {
             an
         });
         let (stats, error) = Reader::new(vec![tx], back, true).read_all(paths);
-        // The analyzer counts packets, bytes and undecodable frames; the
-        // reader files and skipped records.
+        // The analyzer counts the decoded packets and their bytes; the
+        // reader files, skipped records and the frames that did not decode.
         let mut an = analysis.join().unwrap_or_else(|_| Analyzer::new(opts));
         an.stats.files += stats.files;
         an.stats.skipped += stats.skipped;
+        an.stats.packets += stats.packets;
+        an.stats.bytes += stats.bytes;
+        an.stats.undecodable += stats.undecodable;
         Outcome { analysis: an.finish(), error }
     })
+}
+
+/// What the reader made of one frame.
+enum Routed {
+    /// Three threads and more: a worker and where the frame is.
+    Item((usize, Item)),
+    /// Two threads: the frame decoded.
+    Decoded(Decoded),
 }
 
 /// The reader thread's state.
@@ -274,6 +376,10 @@ struct Reader {
     items: Vec<Vec<Item>>,
     /// Emptied lists for the next buffer's packets.
     spare_items: Option<Vec<Vec<Item>>>,
+    /// Two threads: the frames decoded in the current read buffer, and an
+    /// emptied list for the next one.
+    decoded: Vec<Decoded>,
+    spare_decoded: Option<Vec<Decoded>>,
     hasher: foldhash::fast::FixedState,
     next_sweep: Timestamp,
     /// Decoded packets so far.
@@ -291,6 +397,8 @@ impl Reader {
         Reader {
             items: vec![Vec::new(); lanes.len()],
             spare_items: None,
+            decoded: Vec::new(),
+            spare_decoded: None,
             lanes,
             back,
             hasher: foldhash::fast::FixedState::with_seed(0x5e4_1d0),
@@ -325,7 +433,12 @@ impl Reader {
             let next = match file.next_packet() {
                 Ok(Some(p)) => {
                     let ts = Timestamp(u64::try_from(p.ts.as_nanos()).unwrap_or(0));
-                    Ok(Some(self.route(ts, p.link, p.origlen.max(p.caplen), p.data)))
+                    let wire_len = p.origlen.max(p.caplen);
+                    Ok(Some(if self.pipeline {
+                        self.decode(ts, p.link, wire_len, p.data).map(Routed::Decoded)
+                    } else {
+                        self.route(ts, p.link, wire_len, p.data).map(Routed::Item)
+                    }))
                 }
                 Ok(None) => Ok(None),
                 Err(e) => Err(e),
@@ -336,16 +449,24 @@ impl Reader {
                 if let Ok(mut spare) = self.back.try_recv() {
                     spare.items.iter_mut().for_each(Vec::clear);
                     self.spare_items = Some(spare.items);
+                    spare.decoded.clear();
+                    self.spare_decoded = Some(spare.decoded);
                     file.give_spare(spare.data);
                 }
                 self.send(data);
             }
             match next {
-                Ok(Some(Some((w, mut it)))) => {
+                Ok(Some(Some(Routed::Item((w, mut it))))) => {
                     it.off = file.data_at() as u32;
                     if let Some(items) = self.items.get_mut(w) {
                         items.push(it);
                     }
+                }
+                Ok(Some(Some(Routed::Decoded(mut d)))) => {
+                    if d.len > 0 {
+                        d.off += file.data_at() as u32;
+                    }
+                    self.decoded.push(d);
                 }
                 Ok(Some(None)) => {}
                 Ok(None) => break Ok(()),
@@ -369,10 +490,6 @@ impl Reader {
         wire_len: u32,
         data: &[u8],
     ) -> Option<(usize, Item)> {
-        if self.pipeline {
-            let len = data.len() as u32;
-            return Some((0, Item { ts, index: 0, wire_len, link, off: 0, len }));
-        }
         self.stats.packets += 1;
         self.stats.bytes += u64::from(wire_len);
         let Ok(p) = sekimori_proto::packet::decode(link, data) else {
@@ -408,14 +525,37 @@ impl Reader {
         Some((w, Item { ts, index, wire_len, link, off: 0, len }))
     }
 
+    /// Decodes a frame for the analyzer thread ([`pipeline`]); counts one
+    /// that does not decode, as the analyzer would.
+    #[inline]
+    fn decode(
+        &mut self,
+        ts: Timestamp,
+        link: LinkType,
+        wire_len: u32,
+        data: &[u8],
+    ) -> Option<Decoded> {
+        match sekimori_proto::packet::decode(link, data) {
+            Ok(p) => Some(Decoded::detach(ts, wire_len, &p, data)),
+            Err(_) => {
+                self.stats.packets += 1;
+                self.stats.bytes += u64::from(wire_len);
+                self.stats.undecodable += 1;
+                None
+            }
+        }
+    }
+
     /// Sends one buffer with each worker's packets in it to every worker.
     fn send(&mut self, data: Vec<u8>) {
-        if self.items.iter().all(Vec::is_empty) {
+        if self.items.iter().all(Vec::is_empty) && self.decoded.is_empty() {
             return;
         }
         let next = self.spare_items.take().unwrap_or_else(|| vec![Vec::new(); self.items.len()]);
         let items = std::mem::replace(&mut self.items, next);
-        let chunk = Arc::new(Chunk { data, items });
+        let next = self.spare_decoded.take().unwrap_or_default();
+        let decoded = std::mem::replace(&mut self.decoded, next);
+        let chunk = Arc::new(Chunk { data, items, decoded });
         for l in &self.lanes {
             // A worker that is gone has panicked; its loss shows in the join.
             let _ = l.send(Arc::clone(&chunk));
@@ -529,6 +669,30 @@ mod tests {
             json(&one) == json(&many),
             "28 captures as one input differ with 2 workers (3 threads)"
         );
+    }
+
+    /// What the reader hands the analyzer thread is the packet the
+    /// analyzer would have decoded, slices and all, for every frame of
+    /// every capture (placed at an offset in a larger buffer, as in a
+    /// chunk).
+    #[test]
+    fn a_detached_packet_attaches_to_the_same_packet() {
+        let mut seen = 0;
+        for f in pcaps() {
+            let Ok(mut file) = CaptureFile::open(&f) else { continue };
+            while let Ok(Some(p)) = file.next_packet() {
+                let Ok(packet) = sekimori_proto::packet::decode(p.link, p.data) else { continue };
+                let mut d = Decoded::detach(Timestamp(1), 60, &packet, p.data);
+                let mut chunk = vec![0xaa; 100];
+                chunk.extend_from_slice(p.data);
+                if d.len > 0 {
+                    d.off += 100;
+                }
+                assert_eq!(d.attach(&chunk), packet, "{}", f.display());
+                seen += 1;
+            }
+        }
+        assert!(seen > 10_000, "{seen}");
     }
 
     /// zeek_smb2.pcap's records four times over, each copy an hour later,
