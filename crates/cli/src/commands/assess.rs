@@ -423,6 +423,9 @@ async fn store_feeds_for(
             vulns.extend(page);
         }
     }
+    // Key order, as a read of the whole store gives them.
+    vulns.sort_by(|a, b| a.key.cmp(&b.key));
+    vulns.dedup_by(|a, b| a.key == b.key);
     let cves: Vec<String> = vulns
         .iter()
         .map(|r| r.cve.clone())
@@ -430,9 +433,12 @@ async fn store_feeds_for(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    let have: std::collections::HashSet<String> = vulns.iter().map(|r| r.key.clone()).collect();
+    let first_keys: Vec<String> = vulns.iter().map(|r| r.key.clone()).collect();
+    // These are decoded while the CVEs' other records are read.
+    let first = tokio::task::spawn_blocking(move || decode_all(&vulns));
     // The other records of those CVEs (other sources: scores, titles), and
     // their EPSS scores: keys first, bodies only of what is not read yet.
-    let have: std::collections::HashSet<&str> = vulns.iter().map(|r| r.key.as_str()).collect();
     let related = store.advisory_keys_by_cve(&cves).await?;
     let missing: Vec<String> = related
         .iter()
@@ -441,24 +447,41 @@ async fn store_feeds_for(
         })
         .map(|(key, _)| key.clone())
         .collect();
-    let (more_vulns, epss): (Vec<AdvisoryRow>, Vec<AdvisoryRow>) = store
+    let (mut more_vulns, epss): (Vec<AdvisoryRow>, Vec<AdvisoryRow>) = store
         .advisories_by_key(&missing)
         .await?
         .into_iter()
         .partition(|r| r.kind == "vulnerability");
-    vulns.extend(more_vulns);
-    // Key order, as a read of the whole store gives them.
-    vulns.sort_by(|a, b| a.key.cmp(&b.key));
-    vulns.dedup_by(|a, b| a.key == b.key);
+    more_vulns.sort_by(|a, b| a.key.cmp(&b.key));
+    more_vulns.dedup_by(|a, b| a.key == b.key);
     timings.read_s = t.elapsed().as_secs_f64();
 
     let t = std::time::Instant::now();
-    let rows: Vec<AdvisoryRow> = vulns.into_iter().chain(kev).chain(epss).collect();
-    let records = tokio::task::spawn_blocking(move || decode_all(&rows))
+    let more_keys: Vec<String> = more_vulns.iter().map(|r| r.key.clone()).collect();
+    let rest: Vec<AdvisoryRow> = more_vulns.into_iter().chain(kev).chain(epss).collect();
+    let rest = tokio::task::spawn_blocking(move || decode_all(&rest))
         .await
         .context("the decoder stopped")??;
+    let first = first.await.context("the decoder stopped")??;
     let mut set = FeedSet::default();
-    for r in records {
+    // The two vulnerability lists merged in key order (no key is in
+    // both), then KEV and EPSS: the order of a read of the whole store.
+    let mut a = first_keys.iter().zip(first).peekable();
+    let mut rest = rest.into_iter();
+    let mut more = more_keys.iter().zip(rest.by_ref()).peekable();
+    loop {
+        let take_a = match (a.peek(), more.peek()) {
+            (Some((ka, _)), Some((kb, _))) => ka <= kb,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let next = if take_a { a.next() } else { more.next() };
+        if let Some((_, r)) = next {
+            set.add(r);
+        }
+    }
+    for r in rest {
         set.add(r);
     }
     timings.decode_s = t.elapsed().as_secs_f64();
