@@ -512,7 +512,8 @@ struct LoadTimings {
     select_s: f64,
     /// Reading them, their CVEs' other records, KEV and EPSS.
     read_s: f64,
-    /// Decoding them.
+    /// Decoding them, what of it did not overlap the reading (the filed
+    /// records are decoded while their CVEs' other records are read).
     decode_s: f64,
 }
 
