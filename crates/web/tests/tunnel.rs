@@ -1273,6 +1273,46 @@ async fn connections_cut_with_their_tunnel_are_recorded_with_the_reason() {
     drop(held);
 }
 
+/// A client that ignores flow control (sends far past a stream's credit
+/// while never reading what the device sends back) loses its tunnel: the
+/// gateway holds at most a window per stream, then closes, and the
+/// connection is recorded as ended by the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_ignores_flow_control_loses_its_tunnel() {
+    use sekimori_gateway::mux;
+    let h = harness().await;
+    let mut tls = accepted_hello(&h, None).await;
+    let mut open = Vec::new();
+    mux::open(&mut open, 1, h.grant.id, h.echo.port, b"x");
+    let frame_len = mux::MAX_DATA;
+    let frames = (protocol::STREAM_WINDOW as usize).div_ceil(frame_len) + 2;
+    let payload = vec![0x42u8; frame_len];
+    let ended = bounded("the gateway to close a flooding tunnel", async {
+        tls.write_all(&open).await.expect("open");
+        for _ in 0..frames {
+            let mut f = Vec::with_capacity(mux::HEADER + frame_len);
+            mux::data_header(&mut f, 1, frame_len);
+            f.extend_from_slice(&payload);
+            if tls.write_all(&f).await.is_err() {
+                break;
+            }
+        }
+        let _ = tls.flush().await;
+        // Never a WINDOW: the echo comes back until its credit is spent.
+        read_all(&mut tls).await
+    })
+    .await;
+    assert!(
+        ended.len() <= protocol::STREAM_WINDOW as usize + (1 << 20),
+        "{} bytes came back (credit is {})",
+        ended.len(),
+        protocol::STREAM_WINDOW
+    );
+    let rec = h.ended_record(h.grant.id, h.echo.port).await;
+    assert_eq!(rec.close_reason, Some(CloseReason::Client), "{rec:?}");
+    h.no_live_connections().await;
+}
+
 /// An echo connection that has carried one exchange and stays open.
 async fn idle_echo(tunnel: &Tunnel, request: AccessRequestId, port: u16) -> Carried {
     let mut c = carry(tunnel, request, port).await;
@@ -1991,14 +2031,24 @@ async fn fuzz_hellos() {
     let tls = accepted_hello(&h, Some(&"xx-YY;q=abc,".repeat(250))).await;
     drop(tls);
 
-    // Garbage instead of the HTTP/2 preface after an accepted hello, and
-    // garbage frames after a valid preface: the gateway closes that tunnel.
+    // Garbage instead of frames after an accepted hello, frames the client
+    // may not send, and a frame over the size limit: the gateway closes
+    // that tunnel (after a GOAWAY).
+    let mut unopened = Vec::new();
+    sekimori_gateway::mux::data_header(&mut unopened, 1, 1000);
+    unopened.extend(rng.bytes(1000));
+    let mut from_gateway = Vec::new();
+    sekimori_gateway::mux::accept(&mut from_gateway, 1, b"");
+    let mut fin_unopened = Vec::new();
+    sekimori_gateway::mux::fin(&mut fin_unopened, 1);
+    let mut flood = vec![5u8, 0, 0, 0, 1, 0, 1, 0, 1];
+    flood.extend(rng.bytes(64 << 10));
     for (what, after_hello) in [
-        ("random bytes instead of the preface", rng.bytes(1000)),
-        (
-            "garbage after the preface",
-            [&b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..], &rng.bytes(1000)].concat(),
-        ),
+        ("random bytes instead of frames", rng.bytes(1000)),
+        ("data on a stream never opened", unopened),
+        ("a frame only the gateway sends", from_gateway),
+        ("FIN of a stream never opened", fin_unopened),
+        ("a DATA frame over the size limit", flood),
     ] {
         let mut tls = accepted_hello(&h, None).await;
         let closed = bounded(what, async {
@@ -2007,7 +2057,7 @@ async fn fuzz_hellos() {
             read_all(&mut tls).await
         })
         .await;
-        // Whatever HTTP/2 said (SETTINGS, GOAWAY), the connection ended:
+        // Whatever the gateway said (a GOAWAY), the connection ended:
         // `bounded` would have failed otherwise.
         drop(closed);
     }

@@ -1,0 +1,9 @@
+#![no_main]
+
+#[path = "../src/tunnel_entry.rs"]
+mod entry;
+#[path = "../../crates/gateway/src/mux.rs"]
+#[allow(dead_code)]
+mod mux;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| entry::tunnel_mux(data));
