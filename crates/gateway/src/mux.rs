@@ -32,7 +32,7 @@ use sekimori_types::AccessRequestId;
 /// Bytes of a frame header.
 pub const HEADER: usize = 9;
 /// Largest `DATA` payload.
-pub const MAX_DATA: usize = 64 * 1024;
+pub const MAX_DATA: usize = 256 * 1024;
 /// Largest payload of any other frame (an `OPEN`'s first bytes included).
 pub const MAX_CONTROL: usize = 16 * 1024;
 /// Largest first bytes an `OPEN` carries.
@@ -519,7 +519,7 @@ mod tests {
     #[test]
     fn hostile_frames_are_named_errors() {
         assert_eq!(decode_all(&[42, 0, 0, 0, 1, 0, 0, 0, 0], 9), Err(MuxError::UnknownKind(42)));
-        let too_long = [5, 0, 0, 0, 1, 0, 1, 0, 1];
+        let too_long = [5, 0, 0, 0, 1, 0, 4, 0, 1];
         assert!(matches!(decode_all(&too_long, 9), Err(MuxError::TooLong { .. })));
         let empty_data = [5, 0, 0, 0, 1, 0, 0, 0, 0];
         assert!(matches!(decode_all(&empty_data, 9), Err(MuxError::Malformed { .. })));

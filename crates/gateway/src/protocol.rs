@@ -43,8 +43,10 @@ use sekimori_types::{Lang, Localized, TunnelCredentialId};
 pub const ALPN: &[u8] = b"sekimori/1";
 /// Frame magic.
 pub const MAGIC: &[u8; 4] = b"SKMR";
-/// The only protocol version.
-pub const VERSION: u8 = 1;
+/// The only protocol version: 2 since streams are framed by [`mux`](crate::mux)
+/// (version 1 spoke HTTP/2 after the hello; such a client is refused with
+/// `unsupported_version`).
+pub const VERSION: u8 = 2;
 /// Largest JSON body of a handshake frame.
 pub const MAX_FRAME_BODY: usize = 4096;
 /// Header length: magic, version, length.
@@ -224,7 +226,7 @@ refusal_codes! {
 pub enum FrameError {
     #[error("frame: bytes 0..4: expected magic \"SKMR\"")]
     Magic,
-    #[error("frame: byte 4: version {0} is not supported (expected 1)")]
+    #[error("frame: byte 4: version {0} is not supported (expected {VERSION})")]
     Version(u8),
     #[error("frame: bytes 5..7: body length {0} exceeds {MAX_FRAME_BODY}")]
     TooLong(usize),
@@ -304,8 +306,8 @@ mod tests {
     #[test]
     fn bad_headers_are_named() {
         assert_eq!(decode_header(b"SKMQ\x01\x00\x01"), Err(FrameError::Magic));
-        assert_eq!(decode_header(b"SKMR\x02\x00\x01"), Err(FrameError::Version(2)));
-        assert_eq!(decode_header(b"SKMR\x01\xff\xff"), Err(FrameError::TooLong(65535)));
+        assert_eq!(decode_header(b"SKMR\x01\x00\x01"), Err(FrameError::Version(1)));
+        assert_eq!(decode_header(b"SKMR\x02\xff\xff"), Err(FrameError::TooLong(65535)));
         assert!(decode_body::<Hello>(b"{\"credential\":1}").is_err());
     }
 

@@ -43,7 +43,9 @@ fn stream_threshold(window: u64) -> u64 {
 
 /// Most bytes moved for one stream per readiness event before others get a
 /// turn.
-const BURST: usize = 256 * 1024;
+const BURST: usize = 512 * 1024;
+/// Most received payload gathered for one write to a stream's socket.
+const WRITE_BATCH: usize = 256 * 1024;
 /// Most `GRANT`s answered concurrently per tunnel.
 const MAX_PENDING_GRANTS: usize = 64;
 /// Most plaintext waiting for the TLS socket before the peer is treated as
@@ -221,6 +223,9 @@ struct State {
     tunnel_send: u64,
     tunnel_recv_left: u64,
     tunnel_unacked: u64,
+    /// Received payload gathered for one write to `wbuf_stream`'s socket.
+    wbuf: Vec<u8>,
+    wbuf_stream: u32,
     /// Streams that became readable while the TLS socket was backed up.
     deferred: Vec<u32>,
     /// Received payload of recorded streams, to record before it is
@@ -296,6 +301,8 @@ pub(crate) fn new_driver(
         tunnel_send: u64::from(limits.tunnel_window),
         tunnel_recv_left: u64::from(limits.tunnel_window),
         tunnel_unacked: 0,
+        wbuf: Vec::new(),
+        wbuf_stream: 0,
         deferred: Vec::new(),
         to_record: Vec::new(),
         tx: own_tx,
@@ -457,7 +464,13 @@ impl Driver {
         r
     }
 
-    fn on_input_from(&mut self, mut input: &[u8]) -> Result<(), Fail> {
+    fn on_input_from(&mut self, input: &[u8]) -> Result<(), Fail> {
+        let r = self.decrypt_all(input);
+        self.st.flush_wbuf();
+        r
+    }
+
+    fn decrypt_all(&mut self, mut input: &[u8]) -> Result<(), Fail> {
         while !input.is_empty() {
             match self.tls.read_tls(&mut input) {
                 Ok(0) => break,
@@ -474,6 +487,7 @@ impl Driver {
             };
             self.drain_plaintext()?;
             if state.peer_has_closed() {
+                self.st.flush_wbuf();
                 self.eof = true;
                 return Ok(());
             }
@@ -508,9 +522,7 @@ impl Driver {
         if !self.st.out.is_empty() {
             self.tls.writer().write_all(&self.st.out).map_err(|e| Fail::Io(e.to_string()))?;
             self.st.out.clear();
-            if self.st.out.capacity() > 4 * mux::MAX_DATA {
-                self.st.out = Vec::new();
-            }
+            self.st.out = recycle(std::mem::take(&mut self.st.out));
         }
         while self.tls.wants_write() {
             match self.tls.write_tls(&mut SockWriter(&self.sock)) {
@@ -646,7 +658,12 @@ impl State {
                 self.deliver(stream, bytes);
                 Ok(())
             }
-            Event::Control(c) => self.on_control(c),
+            Event::Control(c) => {
+                // Frames of a stream apply in order: its gathered payload
+                // first.
+                self.flush_wbuf();
+                self.on_control(c)
+            }
         }
     }
 
@@ -672,27 +689,30 @@ impl State {
             // counts what may have crossed (and what the recording holds).
             g.opened.conn.bytes_up.fetch_add(n, Ordering::Relaxed);
         }
-        let direct = s.accepted && s.queue.is_empty() && !s.recorded();
-        let mut rest = bytes;
-        if direct && let Some(sock) = &s.sock {
-            match sock.try_write(bytes) {
-                Ok(w) => {
-                    s.written += w as u64;
-                    rest = bytes.get(w..).unwrap_or_default();
-                    self.credit(id, w as u64);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => {
-                    self.close_stream(id, CloseReason::Target, Some(ResetReason::Closed));
-                    self.forget(rest.len() as u64);
-                    return;
-                }
+        let direct = s.accepted && s.queue.is_empty() && !s.recorded() && s.sock.is_some();
+        if direct {
+            // Gathered into one write per stream and batch: a write per
+            // TLS record (16 KiB) would wake the receiver that often.
+            if self.wbuf_stream != id {
+                self.flush_wbuf();
+                self.wbuf_stream = id;
             }
-        }
-        if rest.is_empty() {
+            self.wbuf.extend_from_slice(bytes);
+            if self.wbuf.len() >= WRITE_BATCH {
+                self.flush_wbuf();
+            }
             return;
         }
-        let Some(s) = self.streams.get_mut(&id) else { return };
+        self.enqueue(id, bytes);
+    }
+
+    /// Copies `rest` into stream `id`'s queue (its socket is not taking it
+    /// now, or the bytes wait for authorisation or the recording).
+    fn enqueue(&mut self, id: u32, rest: &[u8]) {
+        let Some(s) = self.streams.get_mut(&id) else {
+            self.forget(rest.len() as u64);
+            return;
+        };
         let b = Bytes::copy_from_slice(rest);
         if s.recorded() {
             self.to_record.push((id, b.clone()));
@@ -702,6 +722,42 @@ impl State {
         if s.accepted && !s.recorded() {
             self.arm_write(id);
         }
+    }
+
+    /// Writes the gathered payload to its stream's socket; what it does not
+    /// take goes to the stream's queue.
+    fn flush_wbuf(&mut self) {
+        if self.wbuf.is_empty() {
+            return;
+        }
+        let id = self.wbuf_stream;
+        let wbuf = std::mem::take(&mut self.wbuf);
+        let sock = self.streams.get(&id).and_then(|s| s.sock.clone());
+        let written = match sock.map(|sock| sock.try_write(&wbuf)) {
+            Some(Ok(w)) => w,
+            Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Some(Err(_)) => {
+                self.close_stream(id, CloseReason::Target, Some(ResetReason::Closed));
+                self.forget(wbuf.len() as u64);
+                self.wbuf = recycle(wbuf);
+                return;
+            }
+            None => {
+                self.forget(wbuf.len() as u64);
+                self.wbuf = recycle(wbuf);
+                return;
+            }
+        };
+        if let Some(s) = self.streams.get_mut(&id) {
+            s.written += written as u64;
+        }
+        self.credit(id, written as u64);
+        if let Some(rest) = wbuf.get(written..)
+            && !rest.is_empty()
+        {
+            self.enqueue(id, rest);
+        }
+        self.wbuf = recycle(wbuf);
     }
 
     /// Writes queued bytes while the socket takes them; shuts down its
@@ -1195,6 +1251,10 @@ impl State {
     fn close_stream(&mut self, id: u32, reason: CloseReason, reset: Option<ResetReason>) {
         let Some(mut s) = self.streams.remove(&id) else { return };
         s.abort_all();
+        if self.wbuf_stream == id && !self.wbuf.is_empty() {
+            self.forget(self.wbuf.len() as u64);
+            self.wbuf.clear();
+        }
         if let Some(r) = reset {
             mux::reset(&mut self.out, id, r);
         }
@@ -1232,4 +1292,10 @@ impl State {
             Ext::Client(ClientCarry { reply: None }) => {}
         }
     }
+}
+
+/// Keeps a buffer's allocation for reuse unless it grew past a burst.
+fn recycle(mut buf: Vec<u8>) -> Vec<u8> {
+    buf.clear();
+    if buf.capacity() > 2 * BURST + 2 * WRITE_BATCH { Vec::new() } else { buf }
 }

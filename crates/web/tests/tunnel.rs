@@ -1624,7 +1624,7 @@ enum Expect {
 }
 
 /// The answer the protocol (module docs of `protocol`) prescribes, written
-/// independently of the gateway's parser: magic `SKMR`, version 1, a
+/// independently of the gateway's parser: magic `SKMR`, version 2, a
 /// big-endian length of at most 4096, that much JSON of a `Hello`.
 fn expected_answer(input: &[u8]) -> Expect {
     if input.len() < FRAME_HEADER {
@@ -1633,7 +1633,7 @@ fn expected_answer(input: &[u8]) -> Expect {
     if &input[..4] != b"SKMR" {
         return Expect::Refused(RefusalCode::BadHello);
     }
-    if input[4] != 1 {
+    if input[4] != 2 {
         return Expect::Refused(RefusalCode::UnsupportedVersion);
     }
     let len = usize::from(u16::from_be_bytes([input[5], input[6]]));
@@ -1652,7 +1652,7 @@ fn expected_answer(input: &[u8]) -> Expect {
 
 /// A frame around any body (the length is whatever fits in 16 bits).
 fn frame(body: &[u8]) -> Vec<u8> {
-    let mut v = b"SKMR\x01".to_vec();
+    let mut v = b"SKMR\x02".to_vec();
     v.extend_from_slice(&u16::try_from(body.len()).unwrap_or(u16::MAX).to_be_bytes());
     v.extend_from_slice(body);
     v
@@ -1676,7 +1676,7 @@ fn fuzz_input(rng: &mut Rng) -> Vec<u8> {
         }
         2 => {
             let mut v = b"SKMR".to_vec();
-            v.push(if rng.below(2) == 0 { 1 } else { rng.byte() });
+            v.push(if rng.below(2) == 0 { 2 } else { rng.byte() });
             let len = match rng.below(3) {
                 0 => rng.below(64),
                 1 => rng.below(MAX_FRAME_BODY + 1),
@@ -1916,7 +1916,8 @@ async fn fuzz_hellos() {
     note(&format!("fuzz (seed {seed}): 300 random hello inputs answered {tally:?}"));
 
     // (b) the right magic with another version; the wrong magic.
-    for version in [0u8, 2, 3, 0x7f, 0xff] {
+    // Version 1 is the HTTP/2 protocol of older clients.
+    for version in [0u8, 1, 3, 0x7f, 0xff] {
         let mut input = frame(b"{}");
         input[4] = version;
         let ctx = format!("version {version}");
@@ -1932,7 +1933,7 @@ async fn fuzz_hellos() {
     // (c) lengths over the cap are refused from the header alone: no body
     // is sent and our side stays open, so only an answer ends this quickly.
     for len in [MAX_FRAME_BODY as u16 + 1, 5000, u16::MAX] {
-        let mut input = b"SKMR\x01".to_vec();
+        let mut input = b"SKMR\x02".to_vec();
         input.extend_from_slice(&len.to_be_bytes());
         let reply = raw_exchange(&h, &input, false).await;
         let code = refusal_in(&reply, &format!("length {len}"));
@@ -2041,7 +2042,8 @@ async fn fuzz_hellos() {
     sekimori_gateway::mux::accept(&mut from_gateway, 1, b"");
     let mut fin_unopened = Vec::new();
     sekimori_gateway::mux::fin(&mut fin_unopened, 1);
-    let mut flood = vec![5u8, 0, 0, 0, 1, 0, 1, 0, 1];
+    let mut flood = Vec::new();
+    sekimori_gateway::mux::data_header(&mut flood, 1, sekimori_gateway::mux::MAX_DATA + 1);
     flood.extend(rng.bytes(64 << 10));
     for (what, after_hello) in [
         ("random bytes instead of frames", rng.bytes(1000)),
