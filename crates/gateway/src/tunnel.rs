@@ -42,10 +42,15 @@ fn stream_threshold(window: u64) -> u64 {
 }
 
 /// Most bytes moved for one stream per readiness event before others get a
-/// turn.
-const BURST: usize = 512 * 1024;
-/// Most received payload gathered for one write to a stream's socket.
-const WRITE_BATCH: usize = 256 * 1024;
+/// turn (and before they are encrypted: a burst that stays in the CPU's
+/// cache is copied into TLS records much faster).
+const BURST: usize = 128 * 1024;
+/// Most bytes read from a stream's socket at a time (one `DATA` frame).
+const READ_CHUNK: usize = 64 * 1024;
+/// Most received payload gathered for one write to a stream's socket: a
+/// few TLS records per write (one write per record wakes the reader that
+/// often; a large batch falls out of the CPU's cache).
+const WRITE_BATCH: usize = 64 * 1024;
 /// Most `GRANT`s answered concurrently per tunnel.
 const MAX_PENDING_GRANTS: usize = 64;
 /// Most plaintext waiting for the TLS socket before the peer is treated as
@@ -689,10 +694,11 @@ impl State {
             // counts what may have crossed (and what the recording holds).
             g.opened.conn.bytes_up.fetch_add(n, Ordering::Relaxed);
         }
-        let direct = s.accepted && s.queue.is_empty() && !s.recorded() && s.sock.is_some();
+        let direct = s.accepted && !s.recorded() && s.sock.is_some();
         if direct {
             // Gathered into one write per stream and batch: a write per
-            // TLS record (16 KiB) would wake the receiver that often.
+            // TLS record (16 KiB) would wake the receiver that often. (If
+            // the socket is backed up, the batch joins its queue whole.)
             if self.wbuf_stream != id {
                 self.flush_wbuf();
                 self.wbuf_stream = id;
@@ -732,8 +738,14 @@ impl State {
         }
         let id = self.wbuf_stream;
         let wbuf = std::mem::take(&mut self.wbuf);
-        let sock = self.streams.get(&id).and_then(|s| s.sock.clone());
-        let written = match sock.map(|sock| sock.try_write(&wbuf)) {
+        let backed_up = self.streams.get(&id).is_some_and(|s| !s.queue.is_empty());
+        let sock = self.streams.get(&id).and_then(|s| s.sock.clone()).filter(|_| !backed_up);
+        let attempt = match sock {
+            Some(sock) => Some(sock.try_write(&wbuf)),
+            // Behind what is queued, or its stream is gone.
+            None => self.streams.contains_key(&id).then_some(Ok(0)),
+        };
+        let written = match attempt {
             Some(Ok(w)) => w,
             Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => 0,
             Some(Err(_)) => {
@@ -752,12 +764,26 @@ impl State {
             s.written += written as u64;
         }
         self.credit(id, written as u64);
-        if let Some(rest) = wbuf.get(written..)
-            && !rest.is_empty()
-        {
-            self.enqueue(id, rest);
+        if written == wbuf.len() {
+            self.wbuf = recycle(wbuf);
+            return;
         }
-        self.wbuf = recycle(wbuf);
+        // The rest waits in the stream's queue: a large rest moves there
+        // without a copy (the batch gets a new buffer), a small one is
+        // copied (so that a queue of small pieces does not hold whole
+        // batch buffers).
+        let rest = wbuf.len() - written;
+        if rest >= WRITE_BATCH / 4 {
+            let b = Bytes::from(wbuf).slice(written..);
+            if let Some(s) = self.streams.get_mut(&id) {
+                s.queued += b.len();
+                s.queue.push_back(b);
+            }
+            self.arm_write(id);
+        } else {
+            self.enqueue(id, wbuf.get(written..).unwrap_or_default());
+            self.wbuf = recycle(wbuf);
+        }
     }
 
     /// Writes queued bytes while the socket takes them; shuts down its
@@ -770,15 +796,22 @@ impl State {
         let Some(sock) = s.sock.clone() else { return };
         let mut written = 0u64;
         let mut failed = false;
-        while let Some(front) = s.queue.front_mut() {
-            match sock.try_write(front) {
-                Ok(w) => {
+        while !s.queue.is_empty() {
+            let slices: Vec<IoSlice<'_>> =
+                s.queue.iter().take(16).map(|b| IoSlice::new(b)).collect();
+            match sock.try_write_vectored(&slices) {
+                Ok(mut w) => {
                     written += w as u64;
                     s.queued -= w;
-                    if w == front.len() {
-                        s.queue.pop_front();
-                    } else {
-                        let _ = front.split_to(w);
+                    while w > 0 {
+                        let Some(front) = s.queue.front_mut() else { break };
+                        if w >= front.len() {
+                            w -= front.len();
+                            s.queue.pop_front();
+                        } else {
+                            let _ = front.split_to(w);
+                            w = 0;
+                        }
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -841,7 +874,7 @@ impl State {
                 s.stalled = true;
                 return;
             }
-            let want = (credit as usize).min(mux::MAX_DATA);
+            let want = (credit as usize).min(READ_CHUNK);
             let start = self.out.len();
             self.out.extend_from_slice(&[0; mux::HEADER]);
             self.out.reserve(want);
