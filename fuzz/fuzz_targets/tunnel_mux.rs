@@ -1,6 +1,7 @@
 #![no_main]
 
 #[path = "../src/tunnel_entry.rs"]
+#[allow(dead_code)]
 mod entry;
 #[path = "../../crates/gateway/src/mux.rs"]
 #[allow(dead_code)]
