@@ -8,7 +8,7 @@
 #   idle        gateway RSS before/after IDLE (10,000) idle tunnelled
 #               connections, and /healthz latency while they are held.
 # Usage: bash bench/tunnel.sh   (SECS=10 per iperf3 run, IDLE=10000,
-#   KEEP_LOG=FILE keeps the server's log)
+#   KEEP_LOG=FILE keeps the server's log, PERF=DIR profiles ours under iperf3)
 # Bounded: build ≤ 60 min, each step ≤ 2 min. Prints a summary table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -85,7 +85,7 @@ PermitRootLogin prohibit-password
 MaxSessions 100000
 LogLevel ERROR
 EOF
-"$(command -v sshd)" -D -e -f "$work/ssh/sshd_config" 2>/dev/null & pids+=($!)
+"$(command -v sshd)" -D -e -f "$work/ssh/sshd_config" 2>/dev/null & pids+=($!); sshd_pid=$!
 wait_port "$ssh_port"
 ssh_fwd() { # cipher local-port target-port
   ssh -N -p "$ssh_port" -i "$work/ssh/client" -c "$1" -o StrictHostKeyChecking=no \
@@ -94,7 +94,7 @@ ssh_fwd() { # cipher local-port target-port
   wait_port "$2"
 }
 gcm_iperf=$(free_port); gcm_echo=$(free_port); chacha_iperf=$(free_port); chacha_echo=$(free_port)
-ssh_fwd aes128-gcm@openssh.com "$gcm_iperf" "$iperf_port"
+ssh_fwd aes128-gcm@openssh.com "$gcm_iperf" "$iperf_port"; gcm_ssh_pid=${pids[-1]}
 ssh_fwd aes128-gcm@openssh.com "$gcm_echo" "$echo_port"
 ssh_fwd chacha20-poly1305@openssh.com "$chacha_iperf" "$iperf_port"
 ssh_fwd chacha20-poly1305@openssh.com "$chacha_echo" "$echo_port"
@@ -158,11 +158,33 @@ first_open=$(timeout 120 "$probe" open "$first_echo" 1 | jq .first_us)
 first_echo_end=$(date +%s%N)
 
 gbps() { timeout 120 iperf3 -c 127.0.0.1 -p "$1" -t "$secs" -J | jq '.end.sum_received.bits_per_second / 1e9 * 100 | round / 100'; }
+# CPU seconds per GB carried: user + system time of the given processes
+# (from /proc/PID/stat) over the bytes iperf3 received. Prints "Gbit/s CPU-s/GB".
+ticks() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+desc() { local p; echo "$1"; for p in $(pgrep -P "$1"); do desc "$p"; done; }
+cpu_gbps() { # port pid...
+  local port=$1 t0 t1 j; shift
+  t0=$(ticks "$@"); j=$(timeout 120 iperf3 -c 127.0.0.1 -p "$port" -t "$secs" -J); t1=$(ticks "$@")
+  python3 -c 'import json, os, sys
+d = json.loads(sys.argv[1])["end"]["sum_received"]
+hz = os.sysconf("SC_CLK_TCK")
+rate, gb = d["bits_per_second"] / 1e9, d["bytes"] / 1e9
+print("%.2f %.2f" % (rate, (int(sys.argv[3]) - int(sys.argv[2])) / hz / gb))' "$j" "$t0" "$t1"
+}
+connect_pid=$(pgrep -f -- "connect $plain --port $iperf_port" | head -n 1)
 echo "== throughput (iperf3, ${secs}s each)"
 direct_tp=$(gbps "$iperf_port")
-gcm_tp=$(gbps "$gcm_iperf")
+read -r gcm_tp gcm_cpu < <(cpu_gbps "$gcm_iperf" "$gcm_ssh_pid" $(desc "$sshd_pid"))
 chacha_tp=$(gbps "$chacha_iperf")
-ours_tp=$(gbps "${t_iperf##*:}")
+# PERF=DIR also profiles both processes of ours during its throughput run
+# (perf record, DWARF call graphs) into DIR/{serve,connect}.perf.
+if [ -n "${PERF:-}" ]; then
+  mkdir -p "$PERF"
+  perf record --call-graph dwarf,32768 -F 1000 -p "$server_pid" -o "$PERF/serve.perf" -- sleep "$secs" >/dev/null 2>&1 & perf_pids=($!)
+  perf record --call-graph dwarf,32768 -F 1000 -p "$connect_pid" -o "$PERF/connect.perf" -- sleep "$secs" >/dev/null 2>&1 & perf_pids+=($!)
+fi
+read -r ours_tp ours_cpu < <(cpu_gbps "${t_iperf##*:}" "$server_pid" "$connect_pid")
+[ -z "${PERF:-}" ] || wait "${perf_pids[@]}"
 ours_rec_tp=$(gbps "${r_iperf##*:}")
 
 echo "== latency (64-byte ping-pong) and opening (connect + 1-byte echo)"
@@ -193,6 +215,7 @@ cat <<EOF
 | measure | sekimori tunnel | ssh -L aes128-gcm | ssh -L chacha20 | direct | ratio ours/ssh-gcm |
 |---|---|---|---|---|---|
 | throughput, Gbit/s | $ours_tp (recording on: $ours_rec_tp) | $gcm_tp | $chacha_tp | $direct_tp | $(ratio "$ours_tp" "$gcm_tp") |
+| CPU seconds per GB (serve + connect / sshd + ssh) | $ours_cpu | $gcm_cpu | - | - | $(ratio "$ours_cpu" "$gcm_cpu") |
 | ping-pong p50 / p99, µs | $(j "$ours_pp" p50_us) / $(j "$ours_pp" p99_us) | $(j "$gcm_pp" p50_us) / $(j "$gcm_pp" p99_us) | - | $(j "$direct_pp" p50_us) / $(j "$direct_pp" p99_us) | $(ratio "$(j "$ours_pp" p50_us)" "$(j "$gcm_pp" p50_us)") / $(ratio "$(j "$ours_pp" p99_us)" "$(j "$gcm_pp" p99_us)") |
 | open (connect + 1-byte echo) p50 / p99, µs | $(j "$ours_op" p50_us) / $(j "$ours_op" p99_us) | $(j "$gcm_op" p50_us) / $(j "$gcm_op" p99_us) | - | $(j "$direct_op" p50_us) / $(j "$direct_op" p99_us) | $(ratio "$(j "$ours_op" p50_us)" "$(j "$gcm_op" p50_us)") |
 | first connection after \`connect\` starts, µs | $first_open (connect start → answer: $(( (first_echo_end - first_echo_start) / 1000000 )) ms) | | | | |

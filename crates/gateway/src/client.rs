@@ -1,31 +1,32 @@
 //! The vendor's side: TLS to the gateway with the certificate pinned, the
 //! client key that proves possession of a tunnel credential, and the tunnel
-//! that carries local TCP connections as HTTP/2 streams.
+//! that carries local TCP connections as multiplexed streams (see the
+//! [`mux`](crate::mux) module).
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-use bytes::Bytes;
-use h2::client::SendRequest;
-use http::{Method, Request, StatusCode};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::aws_lc_rs as provider;
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use sekimori_types::{AccessRequestId, Lang, TunnelCredentialId};
 
 use crate::protocol::{
-    self, ALPN, EXPORTER_LABEL, EXPORTER_LEN, FRAME_HEADER, HEADER_PORT, HEADER_REQUEST, Hello,
-    PATH_GRANT, PATH_TUNNEL, Refusal, RefusalCode, Reply,
+    self, ALPN, EXPORTER_LABEL, EXPORTER_LEN, FRAME_HEADER, Hello, Refusal, Reply,
 };
-use crate::splice::{SpliceError, both_directions, socket_to_stream, stream_to_socket};
+use crate::tunnel::{self, Limits, Msg};
+
+/// Bytes read from the tunnel's socket at a time.
+const SOCKET_READ_BUFFER: usize = 256 * 1024;
 
 /// The SHA-256 fingerprint of a DER certificate, `SHA256:AB:CD:…` (the form
 /// the server prints at start and `--server-fingerprint` takes).
@@ -63,7 +64,7 @@ pub enum ClientError {
     #[error("{0}")]
     Refused(Refusal),
     #[error("tunnel: {0}")]
-    Tunnel(#[from] h2::Error),
+    Tunnel(String),
 }
 
 /// Accepts exactly one certificate (or any, recording it, for first use),
@@ -234,15 +235,18 @@ pub struct GrantInfo {
 }
 
 /// An open tunnel: one authenticated TLS connection carrying connections.
+/// Clones share the tunnel; its task ends when the gateway closes it, or
+/// when every clone is gone and no connection is left.
 #[derive(Debug, Clone)]
 pub struct Tunnel {
-    send: SendRequest<Bytes>,
+    tx: mpsc::UnboundedSender<Msg>,
     pub username: String,
     pub credential_expires_at: String,
 }
 
 impl Tunnel {
-    /// Opens a tunnel: TLS (ALPN `sekimori/1`), the signed hello, HTTP/2.
+    /// Opens a tunnel: TLS (ALPN `sekimori/1`), the signed hello, then the
+    /// tunnel's task (on the current runtime).
     pub async fn open(
         server: &str,
         pin: &Pin,
@@ -282,61 +286,47 @@ impl Tunnel {
             }
             Reply::Refused(r) => return Err(ClientError::Refused(r)),
         };
-        let (send, conn) = h2::client::Builder::new()
-            .initial_window_size(protocol::STREAM_WINDOW)
-            .initial_connection_window_size(protocol::TUNNEL_WINDOW)
-            .max_frame_size(protocol::MAX_FRAME_SIZE)
-            .max_concurrent_reset_streams(1024)
-            .max_send_buffer_size(protocol::MAX_SEND_BUFFER)
-            .max_header_list_size(protocol::MAX_HEADER_LIST)
-            .handshake::<_, Bytes>(tls)
-            .await?;
-        tokio::spawn(async move {
-            if let Err(error) = conn.await {
-                tracing::debug!(message = "Tunnel ended.", %error);
-            }
-        });
-        Ok(Tunnel { send, username, credential_expires_at })
+        let (buffered, conn) = tls.into_inner();
+        let leftover = buffered.buffer().to_vec();
+        let sock = buffered.into_inner();
+        let limits = Limits {
+            stream_window: protocol::STREAM_WINDOW,
+            tunnel_window: protocol::TUNNEL_WINDOW,
+            max_streams: usize::MAX,
+        };
+        let (driver, tx) = tunnel::new_driver(
+            sock,
+            rustls::Connection::Client(conn),
+            &leftover,
+            SOCKET_READ_BUFFER,
+            limits,
+            None,
+            lang,
+        );
+        tokio::spawn(driver.run());
+        Ok(Tunnel { tx, username, credential_expires_at })
     }
 
     /// Whether the tunnel can still carry connections.
     pub async fn ready(&self) -> bool {
-        self.send.clone().ready().await.is_ok()
-    }
-
-    fn request(
-        path: &str,
-        request: AccessRequestId,
-        port: Option<u16>,
-        method: Method,
-    ) -> Request<()> {
-        let mut b = Request::builder()
-            .method(method)
-            .uri(format!("https://sekimori{path}"))
-            .header(HEADER_REQUEST, request.to_string());
-        if let Some(p) = port {
-            b = b.header(HEADER_PORT, p.to_string());
-        }
-        b.body(()).unwrap_or_default()
+        !self.tx.is_closed()
     }
 
     /// Asks whether `request` is usable now, without connecting anything.
     pub async fn grant(&self, request: AccessRequestId) -> Result<GrantInfo, ClientError> {
-        let mut send = self.send.clone().ready().await?;
-        let (resp, _) =
-            send.send_request(Self::request(PATH_GRANT, request, None, Method::GET), true)?;
-        let resp = resp.await?;
-        let status = resp.status();
-        let body = read_small_body(resp.into_body()).await?;
-        if status == StatusCode::OK {
-            serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))
-        } else {
-            Err(ClientError::Refused(parse_refusal(&body)))
-        }
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Msg::Grant { request, reply }).map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
     }
 
     /// Carries one local connection to the grant's device:port until either
     /// side closes it. Refusals come back as [`ClientError::Refused`].
+    ///
+    /// The vendor's first bytes travel with the request instead of one round
+    /// trip later: the gateway holds them (within the stream's flow-control
+    /// window) until it has authorised the connection, and drops them if it
+    /// refuses. Nothing reaches the device earlier. `counters` receive the
+    /// bytes carried each way when the connection ends.
     pub async fn carry(
         &self,
         request: AccessRequestId,
@@ -344,69 +334,17 @@ impl Tunnel {
         local: TcpStream,
         counters: &Counters,
     ) -> Result<CarryEnd, ClientError> {
-        let mut send_req = self.send.clone().ready().await?;
-        let (resp, mut up) = send_req
-            .send_request(Self::request(PATH_TUNNEL, request, Some(port), Method::POST), false)?;
-        let (mut rd, mut wr) = local.into_split();
-        // The vendor's first bytes travel with the request instead of one
-        // round trip later: the gateway holds them (within the stream's
-        // flow-control window) until it has authorised the connection, and
-        // drops them if it refuses. Nothing reaches the device earlier.
-        let answer = async {
-            let resp = resp.await?;
-            let status = resp.status();
-            let down = resp.into_body();
-            if status == StatusCode::OK {
-                return Ok(down);
-            }
-            let code = resp_code(&status);
-            let body = read_small_body(down).await.unwrap_or_default();
-            let mut refusal = parse_refusal(&body);
-            if refusal.code == RefusalCode::Unknown {
-                refusal.code = code;
-            }
-            Err(ClientError::Refused(refusal))
-        };
-        let mut end = CarryEnd::Closed;
-        let mut refused = None;
-        {
-            let up_f = socket_to_stream(&mut rd, &mut up, &counters.up, None);
-            tokio::pin!(up_f, answer);
-            let (mut up_done, mut up_failed) = (false, None);
-            // Wait for the answer while the local side may already send.
-            let down = loop {
-                tokio::select! {
-                    r = &mut answer => break r,
-                    r = &mut up_f, if !up_done => {
-                        up_done = true;
-                        if let Err(e) = r { up_failed = Some(e); }
-                    }
-                }
-            };
-            match down {
-                Err(e) => refused = Some(e),
-                Ok(mut down) => {
-                    if let Some(e) = up_failed {
-                        end = end_of(e);
-                    } else {
-                        let down_f = stream_to_socket(&mut down, &mut wr, &counters.down, None);
-                        tokio::pin!(down_f);
-                        if let Err(e) = both_directions(up_f.as_mut(), up_done, down_f).await {
-                            end = end_of(e);
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(e) = refused {
-            up.send_reset(h2::Reason::CANCEL);
-            return Err(e);
-        }
-        if end != CarryEnd::Closed {
-            up.send_reset(h2::Reason::CANCEL);
-        }
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Msg::Carry { request, port, local, reply }).map_err(|_| closed())?;
+        let (end, up, down) = answer.await.map_err(|_| closed())??;
+        counters.up.fetch_add(up, std::sync::atomic::Ordering::Relaxed);
+        counters.down.fetch_add(down, std::sync::atomic::Ordering::Relaxed);
         Ok(end)
     }
+}
+
+fn closed() -> ClientError {
+    ClientError::Tunnel("the tunnel is closed".into())
 }
 
 /// How a carried connection ended.
@@ -420,49 +358,11 @@ pub enum CarryEnd {
     LocalError(String),
 }
 
-fn end_of(e: SpliceError) -> CarryEnd {
-    match e {
-        SpliceError::Stream(_) => CarryEnd::CutByGateway,
-        SpliceError::Socket(e) => CarryEnd::LocalError(e.to_string()),
-        SpliceError::Recording(e) => CarryEnd::LocalError(e),
-    }
-}
-
 /// Byte counters of one carried connection.
 #[derive(Debug, Default)]
 pub struct Counters {
     pub up: std::sync::atomic::AtomicU64,
     pub down: std::sync::atomic::AtomicU64,
-}
-
-fn resp_code(status: &StatusCode) -> RefusalCode {
-    match *status {
-        StatusCode::BAD_GATEWAY => RefusalCode::TargetUnreachable,
-        StatusCode::SERVICE_UNAVAILABLE => RefusalCode::StoreUnavailable,
-        StatusCode::BAD_REQUEST => RefusalCode::BadRequest,
-        _ => RefusalCode::Unknown,
-    }
-}
-
-fn parse_refusal(body: &[u8]) -> Refusal {
-    serde_json::from_slice(body).unwrap_or(Refusal {
-        code: RefusalCode::Unknown,
-        message: String::from_utf8_lossy(body).chars().take(200).collect(),
-    })
-}
-
-/// Reads a short answer body (at most 64 KiB).
-async fn read_small_body(mut body: h2::RecvStream) -> Result<Vec<u8>, ClientError> {
-    let mut out = Vec::new();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk?;
-        let _ = body.flow_control().release_capacity(chunk.len());
-        if out.len() + chunk.len() > 64 * 1024 {
-            return Err(ClientError::Protocol("answer too long".into()));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -6,10 +6,11 @@
 pub mod authz;
 pub mod client;
 pub mod live;
+pub mod mux;
 pub mod pcap;
 pub mod protocol;
 pub mod recording;
 pub mod server;
-pub mod splice;
+mod tunnel;
 
 pub use server::{Gateway, GatewayConfig, GatewaySettings};

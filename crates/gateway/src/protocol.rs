@@ -1,7 +1,8 @@
 //! The `sekimori/1` tunnel protocol, sans I/O: the framing of the two
 //! handshake messages, the signed proof of key possession, the refusal codes
-//! with their messages in both languages, and the names of the HTTP/2
-//! headers that carry one tunnelled connection.
+//! with their messages in both languages, and the flow-control windows of
+//! the multiplexed streams that follow (framed by the [`mux`](crate::mux)
+//! module).
 //!
 //! A tunnel is one TLS 1.3 connection negotiated with ALPN `sekimori/1`:
 //!
@@ -12,11 +13,24 @@
 //!    cannot be replayed on another connection.
 //! 2. The gateway answers with a [`Reply`]: accepted, or a [`Refusal`]
 //!    (stable code + localized message), after which it closes.
-//! 3. Both sides then speak HTTP/2 on the same stream. Every tunnelled TCP
-//!    connection is one HTTP/2 stream (`POST /tunnel` with the request ID and
-//!    port in [`HEADER_REQUEST`] and [`HEADER_PORT`]): the request body
-//!    carries the vendor's bytes, the response body the device's. The client
-//!    never names an address: the gateway resolves the target from the grant.
+//! 3. Both sides then exchange [`mux`](crate::mux) frames over the same TLS
+//!    connection. Every tunnelled TCP connection is one stream, opened by the
+//!    client with an `OPEN` frame naming the request ID and port and carrying
+//!    the vendor's first bytes; the gateway holds those (within the stream's
+//!    credit) until it has authorised the connection and connected the
+//!    device, then answers `ACCEPT`, or `REFUSE` with a [`RefusalCode`] and
+//!    its message in the tunnel's language (the held bytes are dropped).
+//!    `DATA` frames carry the bytes both ways, `FIN` half-closes, `RESET`
+//!    ends a stream at once (the gateway resets the streams it cuts: revoked,
+//!    expired, killed). A `GRANT` frame asks about a grant without
+//!    connecting anything. The client never names an address: the gateway
+//!    resolves the target from the grant.
+//!
+//! Both ends run one task per tunnel that owns the TLS connection and the
+//! sockets of its streams (the crate-private `tunnel` module): a received
+//! `DATA` payload goes from rustls's plaintext straight into the device's
+//! (or the local) socket, and is copied into a per-stream queue only when
+//! that socket would block.
 //!
 //! A frame is `"SKMR"`, a version byte, a big-endian `u16` length and that
 //! many bytes of JSON; anything else is refused with `bad_hello`.
@@ -29,8 +43,10 @@ use sekimori_types::{Lang, Localized, TunnelCredentialId};
 pub const ALPN: &[u8] = b"sekimori/1";
 /// Frame magic.
 pub const MAGIC: &[u8; 4] = b"SKMR";
-/// The only protocol version.
-pub const VERSION: u8 = 1;
+/// The only protocol version: 2 since streams are framed by [`mux`](crate::mux)
+/// (version 1 spoke HTTP/2 after the hello; such a client is refused with
+/// `unsupported_version`).
+pub const VERSION: u8 = 2;
 /// Largest JSON body of a handshake frame.
 pub const MAX_FRAME_BODY: usize = 4096;
 /// Header length: magic, version, length.
@@ -40,28 +56,11 @@ pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-sekimori-tunnel-v1";
 /// Bytes of exported keying material signed.
 pub const EXPORTER_LEN: usize = 32;
 
-/// HTTP/2 flow-control window per tunnelled connection, bytes (both ends).
+/// Flow-control window per tunnelled connection, bytes: what either end
+/// may send on one stream beyond what the other has credited back.
 pub const STREAM_WINDOW: u32 = 4 * 1024 * 1024;
-/// HTTP/2 flow-control window per tunnel, bytes (both ends).
+/// Flow-control window per tunnel, bytes (all its streams together).
 pub const TUNNEL_WINDOW: u32 = 32 * 1024 * 1024;
-/// Largest HTTP/2 frame either end accepts, bytes.
-pub const MAX_FRAME_SIZE: u32 = 16 * 1024;
-/// Most bytes queued for sending on one stream.
-pub const MAX_SEND_BUFFER: usize = 1024 * 1024;
-/// Largest header list either end accepts: a stream's headers are two short
-/// values, so anything big is refused (h2's own default is 16 MiB).
-pub const MAX_HEADER_LIST: u32 = 16 * 1024;
-
-/// HTTP/2 header naming the access request (grant) of a tunnelled connection.
-pub const HEADER_REQUEST: &str = "sekimori-request";
-/// HTTP/2 header naming the port of a tunnelled connection.
-pub const HEADER_PORT: &str = "sekimori-port";
-/// HTTP/2 response header carrying a refusal code.
-pub const HEADER_CODE: &str = "sekimori-code";
-/// Path of a tunnelled connection.
-pub const PATH_TUNNEL: &str = "/tunnel";
-/// Path of a grant check (no connection is made).
-pub const PATH_GRANT: &str = "/grant";
 
 /// The client's first frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,7 +79,7 @@ pub struct Hello {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Reply {
-    /// The tunnel is open; HTTP/2 follows.
+    /// The tunnel is open; multiplexed streams follow.
     Accepted {
         /// The user's name.
         username: String,
@@ -227,7 +226,7 @@ refusal_codes! {
 pub enum FrameError {
     #[error("frame: bytes 0..4: expected magic \"SKMR\"")]
     Magic,
-    #[error("frame: byte 4: version {0} is not supported (expected 1)")]
+    #[error("frame: byte 4: version {0} is not supported (expected {VERSION})")]
     Version(u8),
     #[error("frame: bytes 5..7: body length {0} exceeds {MAX_FRAME_BODY}")]
     TooLong(usize),
@@ -307,8 +306,8 @@ mod tests {
     #[test]
     fn bad_headers_are_named() {
         assert_eq!(decode_header(b"SKMQ\x01\x00\x01"), Err(FrameError::Magic));
-        assert_eq!(decode_header(b"SKMR\x02\x00\x01"), Err(FrameError::Version(2)));
-        assert_eq!(decode_header(b"SKMR\x01\xff\xff"), Err(FrameError::TooLong(65535)));
+        assert_eq!(decode_header(b"SKMR\x01\x00\x01"), Err(FrameError::Version(1)));
+        assert_eq!(decode_header(b"SKMR\x02\xff\xff"), Err(FrameError::TooLong(65535)));
         assert!(decode_body::<Hello>(b"{\"credential\":1}").is_err());
     }
 

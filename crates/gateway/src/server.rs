@@ -1,6 +1,6 @@
-//! The gateway side of a tunnel: the hello, then one HTTP/2 stream per
-//! tunnelled connection, each authorised on its own, spliced to the grant's
-//! device, recorded, and watched until it ends.
+//! The gateway side of a tunnel: the hello, then one multiplexed stream
+//! (see the `mux` module) per tunnelled connection, each authorised on its
+//! own, spliced to the grant's device, recorded, and watched until it ends.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -8,13 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use h2::server::SendResponse;
-use h2::{Reason, RecvStream};
-use http::{Request, Response, StatusCode};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 
 use sekimori_audit::AuditEvent;
 use sekimori_store::{
@@ -29,13 +25,16 @@ use sekimori_types::{
 use crate::authz::{self, check_connection, check_credential, close_reason_for};
 use crate::live::{LiveConn, LiveSnapshot, LiveTunnel, Registry};
 use crate::protocol::{
-    self, EXPORTER_LABEL, EXPORTER_LEN, FRAME_HEADER, HEADER_CODE, HEADER_PORT, HEADER_REQUEST,
-    Hello, PATH_GRANT, PATH_TUNNEL, Refusal, RefusalCode, Reply,
+    self, EXPORTER_LABEL, EXPORTER_LEN, FRAME_HEADER, Hello, Refusal, RefusalCode, Reply,
 };
 use crate::recording::{
     Direction, FILE_EXTENSION, Recorder, RecordingConfig, RecordingHeader, read_recording,
 };
-use crate::splice::{SpliceError, Tap, both_directions, socket_to_stream, stream_to_socket};
+use crate::tunnel::{self, GatewaySide, Limits, Msg};
+
+/// Bytes read from a tunnel's socket at a time (rustls alone would read
+/// 4 KiB per system call).
+const SOCKET_READ_BUFFER: usize = 256 * 1024;
 
 /// How long live connections survive a store that cannot be read (their
 /// permissions cannot be re-checked) before they are closed.
@@ -56,12 +55,6 @@ pub struct GatewayConfig {
     pub max_connections: usize,
     /// Most concurrent connections in one tunnel.
     pub max_streams_per_tunnel: u32,
-    /// HTTP/2 flow-control window per connection, bytes.
-    pub stream_window: u32,
-    /// HTTP/2 flow-control window per tunnel, bytes.
-    pub tunnel_window: u32,
-    /// Largest HTTP/2 frame, bytes.
-    pub max_frame_size: u32,
 }
 
 impl Default for GatewayConfig {
@@ -72,9 +65,6 @@ impl Default for GatewayConfig {
             connect_timeout: Duration::from_secs(10),
             max_connections: 20_000,
             max_streams_per_tunnel: 20_000,
-            stream_window: protocol::STREAM_WINDOW,
-            tunnel_window: protocol::TUNNEL_WINDOW,
-            max_frame_size: protocol::MAX_FRAME_SIZE,
         }
     }
 }
@@ -88,7 +78,7 @@ pub struct Gateway {
     recorder: Recorder,
     /// Where the recorder writes (to salvage interrupted recordings).
     recordings_dir: std::path::PathBuf,
-    live: Registry,
+    live: Arc<Registry>,
     slots: Arc<Semaphore>,
     /// Consecutive failed re-check reads (store unavailable).
     recheck_failures: AtomicU64,
@@ -203,9 +193,8 @@ struct Refused {
 }
 
 /// The authenticated side of one tunnel.
-struct TunnelCtx {
-    live: Arc<LiveTunnel>,
-    lang: Lang,
+pub(crate) struct TunnelCtx {
+    pub(crate) live: Arc<LiveTunnel>,
 }
 
 impl Gateway {
@@ -226,7 +215,7 @@ impl Gateway {
             cfg,
             recorder,
             recordings_dir,
-            live: Registry::default(),
+            live: Arc::new(Registry::default()),
             slots,
             recheck_failures: AtomicU64::new(0),
             authz_cache: AuthzCache::default(),
@@ -443,15 +432,13 @@ impl Gateway {
             self.recheck_failures.store(0, Ordering::Relaxed);
         }
     }
-
-    /// Serves one TLS connection that negotiated ALPN `sekimori/1`.
-    pub async fn serve_tunnel<S>(
+    /// Serves one TLS connection that negotiated ALPN `sekimori/1`: the
+    /// hello, then the tunnel's driver (see the `mux` module) until it ends.
+    pub async fn serve_tunnel(
         self: Arc<Self>,
-        mut tls: tokio_rustls::server::TlsStream<S>,
+        mut tls: tokio_rustls::server::TlsStream<BufReader<TcpStream>>,
         peer: SocketAddr,
-    ) where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
+    ) {
         let hello = tokio::time::timeout(self.cfg.hello_timeout, self.hello(&mut tls, peer)).await;
         let (credential, user, lang) = match hello {
             Ok(Ok(v)) => v,
@@ -469,50 +456,37 @@ impl Gateway {
             kill: Default::default(),
         });
         self.live.add_tunnel(live.clone());
-        let ctx = Arc::new(TunnelCtx { live: live.clone(), lang });
-        let mut conn = match h2::server::Builder::new()
-            .initial_window_size(self.cfg.stream_window)
-            .initial_connection_window_size(self.cfg.tunnel_window)
-            .max_frame_size(self.cfg.max_frame_size)
-            .max_concurrent_streams(self.cfg.max_streams_per_tunnel)
-            .max_send_buffer_size(protocol::MAX_SEND_BUFFER)
-            .max_header_list_size(protocol::MAX_HEADER_LIST)
-            .handshake::<_, Bytes>(tls)
-            .await
-        {
-            Ok(c) => c,
-            Err(error) => {
-                tracing::debug!(message = "Tunnel HTTP/2 handshake failed.", %peer, %error);
-                self.live.remove_tunnel(live.id);
-                return;
-            }
+        let ctx = Arc::new(TunnelCtx { live: live.clone() });
+        let (buffered, conn) = tls.into_inner();
+        // TLS records the read buffer already holds go first.
+        let leftover = buffered.buffer().to_vec();
+        let sock = buffered.into_inner();
+        let limits = Limits {
+            stream_window: protocol::STREAM_WINDOW,
+            tunnel_window: protocol::TUNNEL_WINDOW,
+            max_streams: self.cfg.max_streams_per_tunnel as usize,
         };
-        loop {
-            tokio::select! {
-                reason = live.kill.killed() => {
-                    tracing::info!(message = "Tunnel closed by the gateway.", %peer, reason = %reason);
-                    // Its connections end for the same reason, recorded as such.
-                    self.live.kill_where(reason, |c| c.tunnel == live.id);
-                    conn.abrupt_shutdown(Reason::CANCEL);
-                    // Let the GOAWAY go out, briefly.
-                    let _ = tokio::time::timeout(Duration::from_millis(200), std::future::poll_fn(|cx| conn.poll_closed(cx))).await;
-                    break;
-                }
-                next = conn.accept() => match next {
-                    Some(Ok((req, respond))) => {
-                        let gw = self.clone();
-                        let ctx = ctx.clone();
-                        tokio::spawn(async move { gw.serve_stream(ctx, req, respond, peer).await });
-                    }
-                    Some(Err(error)) => {
-                        tracing::debug!(message = "Tunnel ended with an error.", %peer, %error);
-                        break;
-                    }
-                    None => break,
-                },
-            }
+        let side = GatewaySide { gw: self.clone(), ctx, peer };
+        let (driver, _tx) = tunnel::new_driver(
+            sock,
+            rustls::Connection::Server(conn),
+            &leftover,
+            SOCKET_READ_BUFFER,
+            limits,
+            Some(side),
+            lang,
+        );
+        driver.run().await;
+        if let Some(reason) = live.kill.reason() {
+            // Its connections end for the same reason, recorded as such.
+            self.live.kill_where(reason, |c| c.tunnel == live.id);
         }
         self.live.remove_tunnel(live.id);
+    }
+
+    /// The current time of the gateway's clock.
+    pub(crate) fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
     }
 
     /// Reads and checks the hello; answers it. `Err` after a refusal.
@@ -670,67 +644,51 @@ impl Gateway {
         }
     }
 
-    async fn serve_stream(
+    /// Authorises an `OPEN` (stream `stream` of a tunnel) and connects it;
+    /// answers the tunnel's driver. A refusal is audited here.
+    pub(crate) async fn open_conn(
         self: Arc<Self>,
         ctx: Arc<TunnelCtx>,
-        req: Request<RecvStream>,
-        mut respond: SendResponse<Bytes>,
+        stream: u32,
+        request: AccessRequestId,
+        port: u16,
         peer: SocketAddr,
+        tx: mpsc::UnboundedSender<Msg>,
     ) {
-        let (parts, body) = req.into_parts();
-        let request = parts
-            .headers
-            .get(HEADER_REQUEST)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<AccessRequestId>().ok());
-        let port = parts
-            .headers
-            .get(HEADER_PORT)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u16>().ok());
-        let path = parts.uri.path().to_owned();
-        let Some(request) = request else {
-            refuse(&mut respond, RefusalCode::BadRequest, ctx.lang);
-            return;
-        };
-        match (path.as_str(), port) {
-            (PATH_GRANT, _) => self.answer_grant(&ctx, request, &mut respond, peer).await,
-            (PATH_TUNNEL, Some(port)) => {
-                if let Err(r) = self.carry(&ctx, request, port, body, &mut respond, peer).await {
-                    self.audit_refusal(
-                        peer,
-                        r.code,
-                        r.user,
-                        Some(ctx.live.credential),
-                        r.request,
-                        r.port,
-                    )
-                    .await;
-                    refuse(&mut respond, r.code, ctx.lang);
-                }
+        let result = match self.authorise(&ctx, request, port, peer).await {
+            Ok(o) => Ok(o),
+            Err(r) => {
+                let credential = Some(ctx.live.credential);
+                self.audit_refusal(peer, r.code, r.user, credential, r.request, r.port).await;
+                Err(r.code)
             }
-            _ => refuse(&mut respond, RefusalCode::BadRequest, ctx.lang),
+        };
+        if let Err(mpsc::error::SendError(Msg::Opened { result: Ok((o, _)), .. })) =
+            tx.send(Msg::Opened { stream, result })
+        {
+            // The tunnel ended meanwhile: so did the connection.
+            self.finish_conn(o, CloseReason::Client).await;
         }
     }
 
-    /// Answers a grant check: what the grant is, or why it cannot be used.
-    async fn answer_grant(
+    /// Answers a grant check: what the grant is (JSON), or why it cannot be
+    /// used.
+    pub(crate) async fn answer_grant(
         &self,
         ctx: &TunnelCtx,
         request: AccessRequestId,
-        respond: &mut SendResponse<Bytes>,
         peer: SocketAddr,
-    ) {
-        let a = match self.grant_authz(ctx.live.credential, request).await {
-            Ok(a) => a,
-            Err(_) => return refuse(respond, RefusalCode::StoreUnavailable, ctx.lang),
-        };
+    ) -> Result<Vec<u8>, RefusalCode> {
+        let a = self
+            .grant_authz(ctx.live.credential, request)
+            .await
+            .map_err(|_| RefusalCode::StoreUnavailable)?;
         let now = self.clock.now();
         let port = a.request.as_ref().and_then(|r| r.ports.first().copied()).unwrap_or(0);
         match check_connection(&a, port, now) {
             Ok(ok) => {
                 let Some((r, asset)) = ok.grant else {
-                    return refuse(respond, RefusalCode::NoGrant, ctx.lang);
+                    return Err(RefusalCode::NoGrant);
                 };
                 let body = serde_json::json!({
                     "request": r.id,
@@ -738,44 +696,33 @@ impl Gateway {
                     "ports": r.ports,
                     "window_end": r.window_end.map(rfc3339),
                 });
-                let resp = Response::builder().status(StatusCode::OK).body(()).unwrap_or_default();
-                if let Ok(mut send) = respond.send_response(resp, false) {
-                    let _ = send.send_data(Bytes::from(body.to_string()), true);
-                }
+                Ok(body.to_string().into_bytes())
             }
             Err(code) => {
                 let user = Some(ctx.live.user);
-                self.audit_refusal(
-                    peer,
-                    code,
-                    user,
-                    Some(ctx.live.credential),
-                    Some(request),
-                    None,
-                )
-                .await;
-                refuse(respond, code, ctx.lang)
+                let credential = Some(ctx.live.credential);
+                self.audit_refusal(peer, code, user, credential, Some(request), None).await;
+                Err(code)
             }
         }
     }
 
-    /// Authorises one connection, connects it and splices it until it ends.
-    async fn carry(
+    /// Authorises one connection and connects it to its device; starts its
+    /// recording and its record.
+    async fn authorise(
         &self,
         ctx: &TunnelCtx,
         request: AccessRequestId,
         port: u16,
-        mut body: RecvStream,
-        respond: &mut SendResponse<Bytes>,
         peer: SocketAddr,
-    ) -> Result<(), Refused> {
+    ) -> Result<(Box<Opened>, TcpStream), Refused> {
         let mut refused = Refused {
             code: RefusalCode::StoreUnavailable,
             user: Some(ctx.live.user),
             request: Some(request),
             port: Some(port),
         };
-        let Ok(_slot) = self.slots.clone().try_acquire_owned() else {
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             refused.code = RefusalCode::TooManyConnections;
             return Err(refused);
         };
@@ -845,7 +792,7 @@ impl Gateway {
         };
         // From here on a revocation finds this connection.
         self.live.add_conn(conn.clone());
-        let _guard = Unregister { live: &self.live, id };
+        let guard = ConnGuard { live: self.live.clone(), id, _slot: slot };
 
         // Authorised: only now is the device contacted.
         let connect = tokio::time::timeout(self.cfg.connect_timeout, TcpStream::connect(target));
@@ -863,7 +810,7 @@ impl Gateway {
         let _ = tcp.set_nodelay(true);
         let recording = if recorded {
             match self.recorder.begin(header).await {
-                Ok(r) => Some(r),
+                Ok(r) => Some(Arc::new(r)),
                 Err(error) => {
                     tracing::error!(message = "Connection refused: recording unavailable.", %error);
                     return Err(Refused { code: RefusalCode::RecordingUnavailable, ..refused });
@@ -888,86 +835,32 @@ impl Gateway {
                 r.is_ok()
             })
         };
-        let mut early: Option<CloseReason> = conn.kill.reason();
-        let mut send = None;
-        if early.is_none() {
-            let resp = Response::builder().status(StatusCode::OK).body(()).unwrap_or_default();
-            match respond.send_response(resp, false) {
-                Ok(s) => send = Some(s),
-                Err(_) => early = Some(CloseReason::Client),
-            }
+        let o = Box::new(Opened { conn: conn.clone(), recording, opened, guard });
+        if let Some(reason) = conn.kill.reason() {
+            // Revoked while connecting.
+            self.finish_conn(o, reason).await;
+            return Err(Refused { code: refusal_for_close(reason), ..refused });
         }
-        let Some(mut send) = send else {
-            // Revoked while connecting, or the client went away.
-            let reason = early.unwrap_or(CloseReason::Error);
-            let info = match recording {
-                Some(r) => r.finish(self.clock.now()).await.ok(),
-                None => None,
-            };
-            if opened.await.unwrap_or(false) {
-                let end = TunnelSessionEnd { bytes_up: 0, bytes_down: 0, reason, recording: info };
-                self.close_record(id, end).await;
-            }
-            return match reason {
-                CloseReason::Client => Ok(()),
-                r => Err(Refused { code: refusal_for_close(r), ..refused }),
-            };
-        };
         tracing::info!(message = "Tunnelled connection opened.", session = %id, user = %conn.username, %target, authz_us, setup_us = started.elapsed().as_micros() as u64);
+        Ok((o, tcp))
+    }
 
-        let (mut rd, mut wr) = tcp.into_split();
-        let clock = self.clock.as_ref();
-        let reason = {
-            let up_tap =
-                recording.as_ref().map(|r| Tap { recording: r, direction: Direction::Up, clock });
-            let down_tap =
-                recording.as_ref().map(|r| Tap { recording: r, direction: Direction::Down, clock });
-            let first: std::sync::Mutex<Option<CloseReason>> = std::sync::Mutex::new(None);
-            let note = |r: CloseReason| {
-                let mut f = first.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                f.get_or_insert(r);
-            };
-            let up = async {
-                let r = stream_to_socket(&mut body, &mut wr, &conn.bytes_up, up_tap).await;
-                note(match &r {
-                    Ok(()) => CloseReason::Client,
-                    Err(e) => splice_reason(e, Side::Up),
-                });
-                r
-            };
-            let down = async {
-                let r = socket_to_stream(&mut rd, &mut send, &conn.bytes_down, down_tap).await;
-                note(match &r {
-                    Ok(()) => CloseReason::Target,
-                    Err(e) => splice_reason(e, Side::Down),
-                });
-                r
-            };
-            tokio::pin!(up, down);
-            // The first direction to end (cleanly or not) is noted above.
-            let both = both_directions(up, false, down);
-            tokio::select! {
-                reason = conn.kill.killed() => Some(reason),
-                _ = both => None,
-            }
-            // A kill that raced with the stream error it caused wins: the
-            // record must say who ended it.
-            .or_else(|| conn.kill.reason())
-            .or_else(|| *first.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
-            .unwrap_or(CloseReason::Error)
-        };
-        if !matches!(reason, CloseReason::Client | CloseReason::Target) {
-            send.send_reset(Reason::CANCEL);
-        }
-        drop((rd, wr));
-        let info = match recording {
-            Some(r) => match r.finish(self.clock.now()).await {
+    /// Ends a connection's recording and record (it was closed for
+    /// `reason`), then forgets it.
+    pub(crate) async fn finish_conn(&self, o: Box<Opened>, reason: CloseReason) {
+        let Opened { conn, recording, opened, guard } = *o;
+        let info = match recording.map(Arc::try_unwrap) {
+            Some(Ok(r)) => match r.finish(self.clock.now()).await {
                 Ok(info) => Some(info),
                 Err(error) => {
-                    tracing::error!(message = "Recording could not be finished.", session = %id, %error);
+                    tracing::error!(message = "Recording could not be finished.", session = %conn.id, %error);
                     None
                 }
             },
+            Some(Err(_)) => {
+                tracing::error!(message = "Recording could not be finished: still in use.", session = %conn.id);
+                None
+            }
             None => None,
         };
         let end = TunnelSessionEnd {
@@ -976,11 +869,11 @@ impl Gateway {
             reason,
             recording: info,
         };
-        tracing::info!(message = "Tunnelled connection closed.", session = %id, reason = %reason, bytes_up = end.bytes_up, bytes_down = end.bytes_down);
+        tracing::info!(message = "Tunnelled connection closed.", session = %conn.id, reason = %reason, bytes_up = end.bytes_up, bytes_down = end.bytes_down);
         if opened.await.unwrap_or(false) {
-            self.close_record(id, end).await;
+            self.close_record(conn.id, end).await;
         }
-        Ok(())
+        drop(guard);
     }
 
     /// Writes the end of a record, retrying while the store is unavailable
@@ -1001,18 +894,27 @@ impl Gateway {
     }
 }
 
-enum Side {
-    Up,
-    Down,
+/// An authorised, connected tunnelled connection, as its tunnel's driver
+/// keeps it.
+pub(crate) struct Opened {
+    pub(crate) conn: Arc<LiveConn>,
+    pub(crate) recording: Option<Arc<crate::recording::SessionRecording>>,
+    /// The "opened" record: `true` once committed.
+    opened: tokio::task::JoinHandle<bool>,
+    guard: ConnGuard,
 }
 
-fn splice_reason(e: &SpliceError, side: Side) -> CloseReason {
-    match (e, side) {
-        (SpliceError::Recording(_), _) => CloseReason::RecordingFailed,
-        // The client reset its stream: it went away.
-        (SpliceError::Stream(_), _) => CloseReason::Client,
-        (SpliceError::Socket(_), Side::Up) => CloseReason::Target,
-        (SpliceError::Socket(_), Side::Down) => CloseReason::Target,
+/// Holds a connection slot and removes the connection from the registry
+/// however it ends.
+struct ConnGuard {
+    live: Arc<Registry>,
+    id: TunnelSessionId,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.live.remove_conn(self.id);
     }
 }
 
@@ -1022,39 +924,6 @@ fn refusal_for_close(reason: CloseReason) -> RefusalCode {
         CloseReason::Expired => RefusalCode::GrantExpired,
         CloseReason::UserLocked => RefusalCode::UserInactive,
         _ => RefusalCode::StoreUnavailable,
-    }
-}
-
-/// Removes a connection from the registry however its task ends.
-struct Unregister<'a> {
-    live: &'a Registry,
-    id: TunnelSessionId,
-}
-
-impl Drop for Unregister<'_> {
-    fn drop(&mut self) {
-        self.live.remove_conn(self.id);
-    }
-}
-
-fn refuse(respond: &mut SendResponse<Bytes>, code: RefusalCode, lang: Lang) {
-    let status = match code {
-        RefusalCode::BadRequest => StatusCode::BAD_REQUEST,
-        RefusalCode::TargetUnreachable => StatusCode::BAD_GATEWAY,
-        RefusalCode::StoreUnavailable
-        | RefusalCode::RecordingUnavailable
-        | RefusalCode::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::FORBIDDEN,
-    };
-    let refusal = Refusal::new(code, lang);
-    let body = serde_json::to_vec(&refusal).unwrap_or_default();
-    let resp = Response::builder()
-        .status(status)
-        .header(HEADER_CODE, code.as_str())
-        .body(())
-        .unwrap_or_default();
-    if let Ok(mut send) = respond.send_response(resp, false) {
-        let _ = send.send_data(Bytes::from(body), true);
     }
 }
 

@@ -1273,6 +1273,49 @@ async fn connections_cut_with_their_tunnel_are_recorded_with_the_reason() {
     drop(held);
 }
 
+/// A client that ignores flow control (sends far past a stream's credit
+/// while never reading what the device sends back) loses its tunnel: the
+/// gateway holds at most a window per stream, then closes, and the
+/// connection is recorded as ended by the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_ignores_flow_control_loses_its_tunnel() {
+    use sekimori_gateway::mux;
+    let h = harness().await;
+    let mut tls = accepted_hello(&h, None).await;
+    let mut open = Vec::new();
+    mux::open(&mut open, 1, h.grant.id, h.echo.port, b"x");
+    let frame_len = mux::MAX_DATA;
+    // Far past the credit: the socket buffers between the gateway and the
+    // device (and back) absorb several MiB before the gateway must hold
+    // anything itself.
+    let frames = 16 * (protocol::STREAM_WINDOW as usize).div_ceil(frame_len);
+    let payload = vec![0x42u8; frame_len];
+    let ended = bounded("the gateway to close a flooding tunnel", async {
+        tls.write_all(&open).await.expect("open");
+        for _ in 0..frames {
+            let mut f = Vec::with_capacity(mux::HEADER + frame_len);
+            mux::data_header(&mut f, 1, frame_len);
+            f.extend_from_slice(&payload);
+            if tls.write_all(&f).await.is_err() {
+                break;
+            }
+        }
+        let _ = tls.flush().await;
+        // Never a WINDOW: the echo comes back until its credit is spent.
+        read_all(&mut tls).await
+    })
+    .await;
+    assert!(
+        ended.len() <= protocol::STREAM_WINDOW as usize + (1 << 20),
+        "{} bytes came back (credit is {})",
+        ended.len(),
+        protocol::STREAM_WINDOW
+    );
+    let rec = h.ended_record(h.grant.id, h.echo.port).await;
+    assert_eq!(rec.close_reason, Some(CloseReason::Client), "{rec:?}");
+    h.no_live_connections().await;
+}
+
 /// An echo connection that has carried one exchange and stays open.
 async fn idle_echo(tunnel: &Tunnel, request: AccessRequestId, port: u16) -> Carried {
     let mut c = carry(tunnel, request, port).await;
@@ -1584,7 +1627,7 @@ enum Expect {
 }
 
 /// The answer the protocol (module docs of `protocol`) prescribes, written
-/// independently of the gateway's parser: magic `SKMR`, version 1, a
+/// independently of the gateway's parser: magic `SKMR`, version 2, a
 /// big-endian length of at most 4096, that much JSON of a `Hello`.
 fn expected_answer(input: &[u8]) -> Expect {
     if input.len() < FRAME_HEADER {
@@ -1593,7 +1636,7 @@ fn expected_answer(input: &[u8]) -> Expect {
     if &input[..4] != b"SKMR" {
         return Expect::Refused(RefusalCode::BadHello);
     }
-    if input[4] != 1 {
+    if input[4] != 2 {
         return Expect::Refused(RefusalCode::UnsupportedVersion);
     }
     let len = usize::from(u16::from_be_bytes([input[5], input[6]]));
@@ -1612,7 +1655,7 @@ fn expected_answer(input: &[u8]) -> Expect {
 
 /// A frame around any body (the length is whatever fits in 16 bits).
 fn frame(body: &[u8]) -> Vec<u8> {
-    let mut v = b"SKMR\x01".to_vec();
+    let mut v = b"SKMR\x02".to_vec();
     v.extend_from_slice(&u16::try_from(body.len()).unwrap_or(u16::MAX).to_be_bytes());
     v.extend_from_slice(body);
     v
@@ -1636,7 +1679,7 @@ fn fuzz_input(rng: &mut Rng) -> Vec<u8> {
         }
         2 => {
             let mut v = b"SKMR".to_vec();
-            v.push(if rng.below(2) == 0 { 1 } else { rng.byte() });
+            v.push(if rng.below(2) == 0 { 2 } else { rng.byte() });
             let len = match rng.below(3) {
                 0 => rng.below(64),
                 1 => rng.below(MAX_FRAME_BODY + 1),
@@ -1876,7 +1919,8 @@ async fn fuzz_hellos() {
     note(&format!("fuzz (seed {seed}): 300 random hello inputs answered {tally:?}"));
 
     // (b) the right magic with another version; the wrong magic.
-    for version in [0u8, 2, 3, 0x7f, 0xff] {
+    // Version 1 is the HTTP/2 protocol of older clients.
+    for version in [0u8, 1, 3, 0x7f, 0xff] {
         let mut input = frame(b"{}");
         input[4] = version;
         let ctx = format!("version {version}");
@@ -1892,7 +1936,7 @@ async fn fuzz_hellos() {
     // (c) lengths over the cap are refused from the header alone: no body
     // is sent and our side stays open, so only an answer ends this quickly.
     for len in [MAX_FRAME_BODY as u16 + 1, 5000, u16::MAX] {
-        let mut input = b"SKMR\x01".to_vec();
+        let mut input = b"SKMR\x02".to_vec();
         input.extend_from_slice(&len.to_be_bytes());
         let reply = raw_exchange(&h, &input, false).await;
         let code = refusal_in(&reply, &format!("length {len}"));
@@ -1991,14 +2035,25 @@ async fn fuzz_hellos() {
     let tls = accepted_hello(&h, Some(&"xx-YY;q=abc,".repeat(250))).await;
     drop(tls);
 
-    // Garbage instead of the HTTP/2 preface after an accepted hello, and
-    // garbage frames after a valid preface: the gateway closes that tunnel.
+    // Garbage instead of frames after an accepted hello, frames the client
+    // may not send, and a frame over the size limit: the gateway closes
+    // that tunnel (after a GOAWAY).
+    let mut unopened = Vec::new();
+    sekimori_gateway::mux::data_header(&mut unopened, 1, 1000);
+    unopened.extend(rng.bytes(1000));
+    let mut from_gateway = Vec::new();
+    sekimori_gateway::mux::accept(&mut from_gateway, 1, b"");
+    let mut fin_unopened = Vec::new();
+    sekimori_gateway::mux::fin(&mut fin_unopened, 1);
+    let mut flood = Vec::new();
+    sekimori_gateway::mux::data_header(&mut flood, 1, sekimori_gateway::mux::MAX_DATA + 1);
+    flood.extend(rng.bytes(64 << 10));
     for (what, after_hello) in [
-        ("random bytes instead of the preface", rng.bytes(1000)),
-        (
-            "garbage after the preface",
-            [&b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..], &rng.bytes(1000)].concat(),
-        ),
+        ("random bytes instead of frames", rng.bytes(1000)),
+        ("data on a stream never opened", unopened),
+        ("a frame only the gateway sends", from_gateway),
+        ("FIN of a stream never opened", fin_unopened),
+        ("a DATA frame over the size limit", flood),
     ] {
         let mut tls = accepted_hello(&h, None).await;
         let closed = bounded(what, async {
@@ -2007,7 +2062,7 @@ async fn fuzz_hellos() {
             read_all(&mut tls).await
         })
         .await;
-        // Whatever HTTP/2 said (SETTINGS, GOAWAY), the connection ended:
+        // Whatever the gateway said (a GOAWAY), the connection ended:
         // `bounded` would have failed otherwise.
         drop(closed);
     }
