@@ -23,6 +23,22 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // Ending the session quits the browser; killing chromedriver alone
+        // left Chromium running, reparented to init (regression: two
+        // browsers were still running after a CI run).
+        let addr = self.base.trim_start_matches("http://").to_string();
+        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+            use std::io::{Read, Write};
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let req = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            if s.write_all(req.as_bytes()).is_ok() {
+                let mut answer = Vec::new();
+                let _ = s.read_to_end(&mut answer);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
