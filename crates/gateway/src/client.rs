@@ -23,10 +23,7 @@ use sekimori_types::{AccessRequestId, Lang, TunnelCredentialId};
 use crate::protocol::{
     self, ALPN, EXPORTER_LABEL, EXPORTER_LEN, FRAME_HEADER, Hello, Refusal, Reply,
 };
-use crate::tunnel::{self, Limits, Msg};
-
-/// Bytes read from the tunnel's socket at a time.
-const SOCKET_READ_BUFFER: usize = 256 * 1024;
+use crate::tunnel::{self, Msg};
 
 /// The SHA-256 fingerprint of a DER certificate, `SHA256:AB:CD:…` (the form
 /// the server prints at start and `--server-fingerprint` takes).
@@ -165,7 +162,7 @@ pub async fn connect_tls(
         // rustls reads at most 4 KiB per call: buffer the socket so bulk
         // transfers take one system call per 256 KiB.
         TlsConnector::from(Arc::new(config))
-            .connect(name, BufReader::with_capacity(256 * 1024, tcp)),
+            .connect(name, BufReader::with_capacity(tunnel::READ_BUFFER, tcp)),
     )
     .await;
     let presented =
@@ -287,22 +284,8 @@ impl Tunnel {
             Reply::Refused(r) => return Err(ClientError::Refused(r)),
         };
         let (buffered, conn) = tls.into_inner();
-        let leftover = buffered.buffer().to_vec();
-        let sock = buffered.into_inner();
-        let limits = Limits {
-            stream_window: protocol::STREAM_WINDOW,
-            tunnel_window: protocol::TUNNEL_WINDOW,
-            max_streams: usize::MAX,
-        };
-        let (driver, tx) = tunnel::new_driver(
-            sock,
-            rustls::Connection::Client(conn),
-            &leftover,
-            SOCKET_READ_BUFFER,
-            limits,
-            None,
-            lang,
-        );
+        let (driver, tx) =
+            tunnel::new_driver(buffered, rustls::Connection::Client(conn), usize::MAX, None, lang);
         tokio::spawn(driver.run());
         Ok(Tunnel { tx, username, credential_expires_at })
     }

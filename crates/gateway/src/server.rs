@@ -30,11 +30,7 @@ use crate::protocol::{
 use crate::recording::{
     Direction, FILE_EXTENSION, Recorder, RecordingConfig, RecordingHeader, read_recording,
 };
-use crate::tunnel::{self, GatewaySide, Limits, Msg};
-
-/// Bytes read from a tunnel's socket at a time (rustls alone would read
-/// 4 KiB per system call).
-const SOCKET_READ_BUFFER: usize = 256 * 1024;
+use crate::tunnel::{self, GatewaySide, Msg};
 
 /// How long live connections survive a store that cannot be read (their
 /// permissions cannot be re-checked) before they are closed.
@@ -458,21 +454,11 @@ impl Gateway {
         self.live.add_tunnel(live.clone());
         let ctx = Arc::new(TunnelCtx { live: live.clone() });
         let (buffered, conn) = tls.into_inner();
-        // TLS records the read buffer already holds go first.
-        let leftover = buffered.buffer().to_vec();
-        let sock = buffered.into_inner();
-        let limits = Limits {
-            stream_window: protocol::STREAM_WINDOW,
-            tunnel_window: protocol::TUNNEL_WINDOW,
-            max_streams: self.cfg.max_streams_per_tunnel as usize,
-        };
         let side = GatewaySide { gw: self.clone(), ctx, peer };
         let (driver, _tx) = tunnel::new_driver(
-            sock,
+            buffered,
             rustls::Connection::Server(conn),
-            &leftover,
-            SOCKET_READ_BUFFER,
-            limits,
+            self.cfg.max_streams_per_tunnel as usize,
             Some(side),
             lang,
         );

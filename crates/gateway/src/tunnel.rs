@@ -32,7 +32,7 @@ use sekimori_types::{AccessRequestId, CloseReason, Lang};
 use crate::client::{CarryEnd, ClientError, GrantInfo};
 use crate::live::LiveTunnel;
 use crate::mux::{self, Control, Event, GoAwayReason, ResetReason};
-use crate::protocol::{Refusal, RefusalCode};
+use crate::protocol::{self, Refusal, RefusalCode};
 use crate::recording::Direction;
 use crate::server::{Gateway, Opened, TunnelCtx};
 
@@ -73,13 +73,8 @@ pub(crate) enum Msg {
     Grant { request: AccessRequestId, reply: oneshot::Sender<Result<GrantInfo, ClientError>> },
 }
 
-/// Flow-control windows and limits of one tunnel.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
-    pub stream_window: u32,
-    pub tunnel_window: u32,
-    pub max_streams: usize,
-}
+/// Bytes read from a tunnel's TLS socket at a time (both ends).
+pub(crate) const READ_BUFFER: usize = 256 * 1024;
 
 enum Ready {
     Readable(u32),
@@ -148,13 +143,13 @@ struct Stream {
 }
 
 impl Stream {
-    fn new(ext: Ext, limits: &Limits) -> Stream {
+    fn new(ext: Ext) -> Stream {
         Stream {
             sock: None,
             ext,
             accepted: false,
-            send_credit: u64::from(limits.stream_window),
-            recv_left: u64::from(limits.stream_window),
+            send_credit: u64::from(protocol::STREAM_WINDOW),
+            recv_left: u64::from(protocol::STREAM_WINDOW),
             unacked: 0,
             queue: VecDeque::new(),
             queued: 0,
@@ -220,7 +215,9 @@ enum Role {
 /// being handled borrows).
 struct State {
     role: Role,
-    limits: Limits,
+    /// Most streams open at once (the gateway's limit; the client's is
+    /// unbounded).
+    max_streams: usize,
     streams: HashMap<u32, Stream>,
     ready: FuturesUnordered<ReadyFut>,
     /// Plaintext frames to encrypt.
@@ -274,14 +271,13 @@ impl Write for SockWriter<'_> {
     }
 }
 
-/// A driver over a handshaken TLS connection. `leftover` is what a read
-/// buffer in front of the socket still held (TLS records, not yet read).
+/// A driver over a handshaken TLS connection; `buffered` is its socket with
+/// the read buffer that was in front of it during the handshake (what it
+/// still holds are TLS records not yet read: they go first).
 pub(crate) fn new_driver(
-    sock: TcpStream,
+    buffered: tokio::io::BufReader<TcpStream>,
     mut tls: rustls::Connection,
-    leftover: &[u8],
-    read_buffer: usize,
-    limits: Limits,
+    max_streams: usize,
     gateway: Option<GatewaySide>,
     lang: Lang,
 ) -> (Driver, mpsc::UnboundedSender<Msg>) {
@@ -299,12 +295,12 @@ pub(crate) fn new_driver(
     };
     let st = State {
         role,
-        limits,
+        max_streams,
         streams: HashMap::new(),
         ready: FuturesUnordered::new(),
         out: Vec::new(),
-        tunnel_send: u64::from(limits.tunnel_window),
-        tunnel_recv_left: u64::from(limits.tunnel_window),
+        tunnel_send: u64::from(protocol::TUNNEL_WINDOW),
+        tunnel_recv_left: u64::from(protocol::TUNNEL_WINDOW),
         tunnel_unacked: 0,
         wbuf: Vec::new(),
         wbuf_stream: 0,
@@ -314,11 +310,12 @@ pub(crate) fn new_driver(
         gw,
         lang,
     };
+    let leftover = buffered.buffer().to_vec();
     let mut d = Driver {
-        sock,
+        sock: buffered.into_inner(),
         tls,
         dec: mux::Decoder::default(),
-        rbuf: vec![0; read_buffer],
+        rbuf: vec![0; READ_BUFFER],
         st,
         msgs,
         kill,
@@ -605,13 +602,13 @@ impl State {
     /// Credits `n` consumed bytes of stream `id` (and of the tunnel).
     fn credit(&mut self, id: u32, n: u64) {
         self.tunnel_unacked += n;
-        if self.tunnel_unacked >= stream_threshold(u64::from(self.limits.tunnel_window) / 2) {
+        if self.tunnel_unacked >= stream_threshold(u64::from(protocol::TUNNEL_WINDOW) / 2) {
             let inc = self.tunnel_unacked.min(u64::from(u32::MAX));
             mux::window(&mut self.out, 0, inc as u32);
             self.tunnel_recv_left += inc;
             self.tunnel_unacked -= inc;
         }
-        let threshold = stream_threshold(u64::from(self.limits.stream_window));
+        let threshold = stream_threshold(u64::from(protocol::STREAM_WINDOW));
         let Some(s) = self.streams.get_mut(&id) else { return };
         s.unacked += n;
         if s.unacked >= threshold && !s.remote_fin {
@@ -1079,20 +1076,20 @@ impl State {
     ) -> Result<(), Fail> {
         self.new_id(stream)?;
         let n = first.len() as u64;
-        if n > self.tunnel_recv_left || n > u64::from(self.limits.stream_window) {
+        if n > self.tunnel_recv_left || n > u64::from(protocol::STREAM_WINDOW) {
             return Err(Fail::Protocol(
                 GoAwayReason::FlowControl,
                 "first bytes beyond credit".into(),
             ));
         }
         self.tunnel_recv_left -= n;
-        if self.streams.len() >= self.limits.max_streams {
+        if self.streams.len() >= self.max_streams {
             let r = Refusal::new(RefusalCode::TooManyConnections, self.lang);
             mux::refuse(&mut self.out, stream, r.code.as_str(), &r.message);
             self.forget(n);
             return Ok(());
         }
-        let mut s = Stream::new(Ext::Pending, &self.limits);
+        let mut s = Stream::new(Ext::Pending);
         s.recv_left -= n;
         if !first.is_empty() {
             s.queued = first.len();
@@ -1253,7 +1250,7 @@ impl State {
         let Role::Client { next_id, .. } = &mut self.role else { return };
         let id = *next_id;
         *next_id += 1;
-        let mut s = Stream::new(Ext::Client(ClientCarry { reply: Some(reply) }), &self.limits);
+        let mut s = Stream::new(Ext::Client(ClientCarry { reply: Some(reply) }));
         let mut first = vec![0u8; mux::MAX_OPEN_DATA];
         let mut local_fin = false;
         let n = match local.try_read(&mut first) {
