@@ -13,13 +13,13 @@
 //!   `if_tsresol` and `if_tsoffset`; enhanced, simple and obsolete packet
 //!   blocks; every other block type skipped by its length.
 //!
-//! Shared buffers ([`CaptureFile::share_buffers`]): a reader that hands
-//! packets to other threads can keep them where they were read instead of
-//! copying each one. The read buffer is then never overwritten: when it
-//! must be refilled, the unread tail moves to a new (or recycled) buffer
-//! and the old one, holding every packet lent since, is retired for the
-//! caller to take ([`CaptureFile::take_retired`]); the packets are found in
-//! it by [`CaptureFile::data_at`].
+//! Regions ([`CaptureFile::region`]): a capture can be read in pieces on
+//! several threads. Each reader is given the bytes of one region of the
+//! file, already read, and where the previous region's reader stopped
+//! ([`CaptureFile::resume`]: the next record's offset and what the file
+//! said so far, such as pcapng interfaces); it reads the records that start
+//! inside its region, reading on from the file only to finish the last one,
+//! and never moves or overwrites a byte it lent.
 //!
 //! Errors ([`CaptureError`]) name the file, the byte offset of the record
 //! or block at fault and what was wrong. A truncated or corrupt file yields
@@ -188,7 +188,7 @@ struct Interface {
     offset_ns: i64,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum State {
     Pcap { big_endian: bool, nanos: bool, modified: bool, link: LinkType },
     PcapNg { big_endian: bool, interfaces: Vec<Interface> },
@@ -214,12 +214,34 @@ pub struct CaptureFile<R = File> {
     last_ts: Timestamp,
     /// Where the last packet's bytes start in `buf`.
     lent_at: usize,
-    /// Shared buffers: `buf` is never overwritten, only retired.
-    sharing: bool,
-    /// The buffer retired by the last refill, until the caller takes it.
-    retired: Option<Vec<u8>>,
-    /// A buffer given back by the caller for the next refill.
-    spare: Option<Vec<u8>>,
+    /// Regions: no record starting at or after this offset is read.
+    limit: u64,
+    /// Regions: the buffer only grows (lent bytes stay where they are).
+    grow_only: bool,
+    /// Regions: the length of the file (a block to skip past the region
+    /// is checked against it instead of read).
+    file_len: u64,
+    /// Regions: where the next record starts when it is past the buffer
+    /// (a block skipped without reading it).
+    skip_to: Option<u64>,
+}
+
+/// Where a reader of a capture stopped, and what reading on needs: the
+/// next record's offset, the format state (byte order, link type or
+/// pcapng interfaces) and the last timestamp. See
+/// [`CaptureFile::region`].
+#[derive(Clone, Debug)]
+pub struct Resume {
+    offset: u64,
+    state: State,
+    last_ts: Timestamp,
+}
+
+impl Resume {
+    /// File offset of the next record or block.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
 }
 
 impl CaptureFile<File> {
@@ -279,12 +301,95 @@ impl<R: Read> CaptureFile<R> {
             },
             last_ts: Timestamp(0),
             lent_at: 0,
-            sharing: false,
-            retired: None,
-            spare: None,
+            limit: u64::MAX,
+            grow_only: false,
+            file_len: u64::MAX,
+            skip_to: None,
         };
         f.read_file_header()?;
         Ok(f)
+    }
+
+    /// A reader of one region of a capture of `file_len` bytes: `buf`
+    /// holds the file's bytes from offset `base` on, and `src` reads on
+    /// from `base + buf.len()`. Reading starts where `from` stopped (a
+    /// reader of the previous region, [`CaptureFile::resume`]), or with
+    /// the file header when `from` is `None` (then `base` is 0). It reads
+    /// the records and blocks that start before `limit`, reading on from
+    /// `src` only to finish the last of them; the buffer then grows, and
+    /// no byte lent from it is ever moved. A block to skip (one we do not
+    /// read) that runs past the buffer is not read either: reading stops,
+    /// and the next region resumes after it.
+    pub fn region(
+        name: impl AsRef<Path>,
+        src: R,
+        buf: Vec<u8>,
+        base: u64,
+        from: Option<&Resume>,
+        limit: u64,
+        file_len: u64,
+    ) -> Result<CaptureFile<R>, CaptureError> {
+        let end = buf.len();
+        let mut f = CaptureFile {
+            path: name.as_ref().to_path_buf(),
+            src,
+            buf,
+            pos: 0,
+            end,
+            base,
+            eof: false,
+            done: false,
+            state: State::Pcap {
+                big_endian: false,
+                nanos: false,
+                modified: false,
+                link: LinkType::Ethernet,
+            },
+            last_ts: Timestamp(0),
+            lent_at: 0,
+            limit,
+            grow_only: true,
+            file_len,
+            skip_to: None,
+        };
+        match from {
+            None => f.read_file_header()?,
+            Some(r) => {
+                f.state = r.state.clone();
+                f.last_ts = r.last_ts;
+                match r.offset.checked_sub(base) {
+                    Some(at) if at <= end as u64 => f.pos = at as usize,
+                    // Before this region (never, from the previous one) or
+                    // past its bytes: nothing here to read.
+                    _ => {
+                        f.skip_to = Some(r.offset);
+                        f.done = true;
+                    }
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    /// Where this reader stopped: what the reader of the next region
+    /// needs ([`CaptureFile::region`]).
+    pub fn resume(&self) -> Resume {
+        Resume {
+            offset: self.skip_to.unwrap_or_else(|| self.offset()),
+            state: self.state.clone(),
+            last_ts: self.last_ts,
+        }
+    }
+
+    /// Regions: whether the next record starts at or after the limit
+    /// (then this reader is done).
+    #[inline]
+    fn at_limit(&mut self) -> bool {
+        if self.offset() >= self.limit {
+            self.done = true;
+            return true;
+        }
+        false
     }
 
     /// The file's format (for pcapng, the first section's byte order is
@@ -306,40 +411,14 @@ impl<R: Read> CaptureFile<R> {
         self.base + self.pos as u64
     }
 
-    /// Keeps every packet's bytes where they were read (see the module
-    /// documentation): from now on a refill retires the read buffer
-    /// instead of overwriting it. The caller must call
-    /// [`CaptureFile::take_retired`] after every call to
-    /// [`CaptureFile::next_packet`]; while a retired buffer has not been
-    /// taken, the current one is reused as without sharing (it then holds
-    /// no packet lent before the retirement).
-    pub fn share_buffers(&mut self) {
-        self.sharing = true;
-    }
-
     /// Where the bytes of the packet last returned by
-    /// [`CaptureFile::next_packet`] start in the read buffer that holds
-    /// them: the current one until it is retired, then the retired one.
+    /// [`CaptureFile::next_packet`] start in the read buffer.
     pub fn data_at(&self) -> usize {
         self.lent_at
     }
 
-    /// With shared buffers, the buffer retired since the last call, if
-    /// any: it holds the packets returned before the last
-    /// [`CaptureFile::next_packet`] call that were not yet in a buffer
-    /// taken (the packet that call returned, if any, is in the current one).
-    pub fn take_retired(&mut self) -> Option<Vec<u8>> {
-        self.retired.take()
-    }
-
-    /// Gives back a buffer (taken from this file or another) to be reused by
-    /// the next refill instead of allocating one.
-    pub fn give_spare(&mut self, buf: Vec<u8>) {
-        self.spare = Some(buf);
-    }
-
-    /// The current read buffer (with shared buffers: the one holding the
-    /// packets returned since the last retirement), ending the reading.
+    /// The read buffer, ending the reading (for a region: every packet
+    /// lent is in it, at [`CaptureFile::data_at`]).
     pub fn into_buffer(self) -> Vec<u8> {
         self.buf
     }
@@ -369,23 +448,10 @@ impl<R: Read> CaptureFile<R> {
 
     #[cold]
     fn refill(&mut self, n: usize) -> Result<usize, CaptureError> {
-        if self.pos + n > self.buf.len() && self.sharing && self.retired.is_none() {
-            // Shared buffers: the tail moves to another buffer and this one,
-            // with the packets lent from it, is retired untouched.
-            let size = self.buf.len().max(n);
-            let mut next = self.spare.take().unwrap_or_else(|| vec![0; size]);
-            if next.len() < size {
-                next.resize(size, 0);
-            }
-            let tail = self.end - self.pos;
-            if let (Some(dst), Some(src)) = (next.get_mut(..tail), self.buf.get(self.pos..self.end))
-            {
-                dst.copy_from_slice(src);
-            }
-            self.retired = Some(std::mem::replace(&mut self.buf, next));
-            self.base += self.pos as u64;
-            self.end = tail;
-            self.pos = 0;
+        if self.pos + n > self.buf.len() && self.grow_only {
+            // Regions: the record runs past the bytes read; read just the
+            // rest of it, lent bytes left where they are.
+            self.buf.resize(self.pos + n, 0);
         } else if self.pos + n > self.buf.len() {
             // Move the unread tail to the front; grow only for a block
             // larger than the buffer (bounded by the callers' caps).
@@ -472,7 +538,7 @@ impl<R: Read> CaptureFile<R> {
     /// The next packet, lent until the next call; `None` at the end of the
     /// file (or after a fatal error).
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
-        if self.done {
+        if self.done || self.at_limit() {
             return Ok(None);
         }
         match self.state {
@@ -532,6 +598,9 @@ impl<R: Read> CaptureFile<R> {
 
     fn next_pcapng(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
         loop {
+            if self.at_limit() {
+                return Ok(None);
+            }
             let at = self.offset();
             let have = self.fill(8)?;
             if have < 8 {
@@ -565,6 +634,19 @@ impl<R: Read> CaptureFile<R> {
             }
             let known =
                 matches!(block_type, PCAPNG_SHB | BLOCK_IDB | BLOCK_EPB | BLOCK_SPB | BLOCK_PB);
+            if !known && self.grow_only && self.avail() < len as usize {
+                // Regions: not read; the next region resumes after it.
+                let next = at + u64::from(len);
+                if next > self.file_len {
+                    let have = self.file_len.saturating_sub(at);
+                    return Err(
+                        self.fatal(at, Problem::TruncatedBlock { have, need: u64::from(len) })
+                    );
+                }
+                self.skip_to = Some(next);
+                self.done = true;
+                return Ok(None);
+            }
             if !known {
                 let skipped = self.skip(u64::from(len))?;
                 if skipped < u64::from(len) {

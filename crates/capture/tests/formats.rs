@@ -1,8 +1,8 @@
 //! The format variants no shared capture has, written by hand: big-endian
 //! and nanosecond pcap, "modified" pcap, big-endian pcapng, several
 //! sections, timestamp resolutions and offsets, simple and obsolete packet
-//! blocks, unknown blocks, and damaged files; shared read buffers lend
-//! the same packets; arbitrary bytes never panic.
+//! blocks, unknown blocks, and damaged files; reading in regions gives
+//! what one reader gives; arbitrary bytes never panic.
 
 use std::io::Cursor;
 
@@ -213,69 +213,6 @@ fn pcapng_sections_byte_orders_resolutions_and_block_kinds() {
     );
 }
 
-/// Reads with shared buffers as the sensor's reader does: packets found
-/// by `data_at` in the buffer retired after them (or the last one), every
-/// other retired buffer given back as the spare. Returns them and how many
-/// buffers were retired.
-fn read_shared(bytes: &[u8]) -> (Vec<(Timestamp, u32, Vec<u8>)>, usize) {
-    let mut f = CaptureFile::from_reader("mem", Cursor::new(bytes.to_vec())).unwrap();
-    f.share_buffers();
-    let (mut out, mut pending, mut retired) = (Vec::new(), Vec::new(), 0);
-    let take = |buf: &[u8], pending: &mut Vec<(Timestamp, u32, usize, usize)>, out: &mut Vec<_>| {
-        for (ts, origlen, at, len) in pending.drain(..) {
-            out.push((ts, origlen, buf[at..at + len].to_vec()));
-        }
-    };
-    loop {
-        let next = f.next_packet().unwrap().map(|p| (p.ts, p.origlen, p.data.len()));
-        if let Some(buf) = f.take_retired() {
-            retired += 1;
-            take(&buf, &mut pending, &mut out);
-            if retired % 2 == 0 {
-                f.give_spare(buf);
-            }
-        }
-        let Some((ts, origlen, len)) = next else { break };
-        pending.push((ts, origlen, f.data_at(), len));
-    }
-    take(&f.into_buffer(), &mut pending, &mut out);
-    (out, retired)
-}
-
-#[test]
-fn shared_buffers_lend_the_same_packets_across_refills() {
-    // ~7 MB of packets of every length up to 1500 bytes: several 2 MiB
-    // refills, records split across them.
-    let frame = |i: u32| (0..(i * 37) % 1501).map(|k| (k ^ i) as u8).collect::<Vec<u8>>();
-    let mut p = Pcap::new(false, 0xa1b2_c3d4, 1);
-    for i in 0..9000 {
-        p.record(i, 7, &frame(i), 2000);
-    }
-    let plain: Vec<_> = read_all(&p.out).into_iter().map(|(t, _, _, o, d)| (t, o, d)).collect();
-    let (shared, retired) = read_shared(&p.out);
-    assert_eq!(plain.len(), 9000);
-    assert!(retired >= 3, "{retired}");
-    assert!(shared == plain, "pcap packets differ with shared buffers");
-
-    // pcapng: packets, an unknown block larger than the buffer (skipped
-    // through refills), and a packet of the largest captured length.
-    let mut ng = Ng { big: false, out: Vec::new() };
-    ng.shb();
-    ng.idb(1, &[]);
-    for i in 0..3000 {
-        ng.epb(0, u64::from(i) * 1000, &frame(i), 1500);
-        if i == 1000 {
-            ng.block(0x0bad, &vec![7; 3 << 20]);
-        }
-    }
-    ng.epb(0, 5, &vec![1; 256 * 1024], 256 * 1024);
-    let plain: Vec<_> = read_all(&ng.out).into_iter().map(|(t, _, _, o, d)| (t, o, d)).collect();
-    let (shared, retired) = read_shared(&ng.out);
-    assert_eq!(plain.len(), 3001);
-    assert!(retired >= 2, "{retired}");
-    assert!(shared == plain, "pcapng packets differ with shared buffers");
-}
-
 #[test]
 fn pcapng_packet_problems_skip_one_packet_and_go_on() {
     let mut ng = Ng { big: false, out: Vec::new() };
@@ -383,5 +320,194 @@ proptest! {
         }
         bytes.truncate(cut % (len + 1));
         drain(bytes);
+    }
+}
+
+/// What a reader yields, in order: packets, and problems (offset, whether
+/// fatal, message); reading ends at the end or at a fatal problem.
+type Events = Vec<Result<(Timestamp, u32, u32, Vec<u8>), (u64, bool, String)>>;
+
+fn push(
+    out: &mut Events,
+    r: Result<Option<sekimori_capture::file::RawPacket<'_>>, sekimori_capture::file::CaptureError>,
+) -> bool {
+    match r {
+        Ok(Some(p)) => {
+            out.push(Ok((p.ts, p.interface, p.origlen, p.data.to_vec())));
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            let fatal = e.what.is_fatal();
+            out.push(Err((e.offset, fatal, e.what.to_string())));
+            !fatal
+        }
+    }
+}
+
+fn events_whole(bytes: &[u8]) -> Events {
+    let mut out = Events::new();
+    match CaptureFile::from_reader("mem", Cursor::new(bytes.to_vec())) {
+        Ok(mut f) => while push(&mut out, f.next_packet()) {},
+        Err(e) => out.push(Err((e.offset, true, e.what.to_string()))),
+    }
+    out
+}
+
+/// Reads `bytes` as the sensor's region workers do: `size` bytes at a
+/// time, each region's reader resuming where the previous one stopped and
+/// reading on (from a reader positioned after its bytes) only to finish
+/// its last record.
+fn events_in_regions(bytes: &[u8], size: usize) -> Events {
+    let mut out = Events::new();
+    let mut from = None;
+    let len = bytes.len() as u64;
+    let mut base = 0usize;
+    while base < bytes.len() || base == 0 {
+        let end = (base + size).min(bytes.len());
+        let mut src = Cursor::new(bytes);
+        src.set_position(end as u64);
+        let buf = bytes[base..end].to_vec();
+        let mut f =
+            match CaptureFile::region("mem", src, buf, base as u64, from.as_ref(), end as u64, len)
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    out.push(Err((e.offset, true, e.what.to_string())));
+                    return out;
+                }
+            };
+        loop {
+            let r = f.next_packet();
+            let fatal = matches!(&r, Err(e) if e.what.is_fatal());
+            if !push(&mut out, r) {
+                if fatal {
+                    return out;
+                }
+                break;
+            }
+        }
+        from = Some(f.resume());
+        base = end;
+        if end == bytes.len() {
+            break;
+        }
+    }
+    out
+}
+
+fn assert_regions_agree(name: &str, bytes: &[u8]) {
+    let small: &[usize] = if bytes.len() < 1 << 20 { &[1, 3, 16, 100] } else { &[1000] };
+    let whole = events_whole(bytes);
+    for &size in small.iter().chain(&[1500, 4096, 65_536, 1 << 20, 3 << 20, usize::MAX / 2]) {
+        let parts = events_in_regions(bytes, size);
+        assert!(whole == parts, "{name}: regions of {size} bytes differ from one read");
+    }
+}
+
+#[test]
+fn regions_read_the_same_packets_and_problems_as_one_reader() {
+    let frame = |i: u32| (0..(i * 37) % 1501).map(|k| (k ^ i) as u8).collect::<Vec<u8>>();
+    let mut p = Pcap::new(false, 0xa1b2_c3d4, 1);
+    for i in 0..400 {
+        p.record(i, 7, &frame(i), 2000);
+    }
+    assert_regions_agree("pcap", &p.out);
+    let mut m = Pcap::new(true, 0xa1b2_cd34, 101);
+    for i in 0..50 {
+        let data = frame(i);
+        for v in [i, 7, data.len() as u32, 2000, 0, 0] {
+            m.u32(v); // the modified format's header has 8 more bytes
+        }
+        m.out.extend(data);
+    }
+    assert_regions_agree("modified pcap", &m.out);
+    // Truncated in a record, and in a record header.
+    let cut = p.out.len() - 700;
+    assert_regions_agree("truncated pcap", &p.out[..cut]);
+    assert_regions_agree("pcap cut in a header", &p.out[..24 + 16 + 37 + 16 + 3]);
+    assert_regions_agree("pcap cut in the file header", &p.out[..10]);
+
+    // pcapng: sections, interfaces, a simple packet block (the previous
+    // timestamp carries across regions), unknown blocks small and larger
+    // than a region, problems that skip one packet.
+    let mut ng = Ng { big: false, out: Vec::new() };
+    ng.shb();
+    ng.idb(1, &[(9, vec![9])]);
+    ng.idb(147, &[]);
+    for i in 0..300u32 {
+        ng.epb(0, u64::from(i) * 1000, &frame(i), 1500);
+        match i {
+            10 => ng.block(0x0bad, b"small unknown"),
+            20 => ng.block(0x0bad, &vec![7; 200_000]),
+            30 => ng.epb(1, 1, b"user0", 5),
+            40 => ng.epb(9, 1, b"no such interface", 17),
+            50 => {
+                let mut spb = ng.b32(7).to_vec();
+                spb.extend(b"simple!");
+                ng.block(3, &spb);
+            }
+            60 => {
+                let mut be = Ng { big: true, out: Vec::new() };
+                be.shb();
+                be.idb(1, &[]);
+                ng.out.extend(be.out);
+                ng.big = true;
+            }
+            _ => {}
+        }
+    }
+    let simple = events_whole(&ng.out).into_iter().flatten().find(|p| p.3 == b"simple!");
+    assert_eq!(simple.map(|p| p.0), Some(Timestamp(50_000)), "the simple packet's time");
+    assert_regions_agree("pcapng", &ng.out);
+
+    // Larger than the whole-file reader's 2 MiB buffer: records split
+    // across its refills; an unknown block larger than it (skipped
+    // through refills), and a packet of the largest captured length.
+    let mut p = Pcap::new(false, 0xa1b2_c3d4, 1);
+    for i in 0..4000 {
+        p.record(i, 7, &frame(i), 2000);
+    }
+    assert!(p.out.len() > 2 << 20);
+    assert_eq!(events_whole(&p.out).len(), 4000);
+    assert_regions_agree("large pcap", &p.out);
+    let mut ng = Ng { big: false, out: Vec::new() };
+    ng.shb();
+    ng.idb(1, &[]);
+    for i in 0..3000 {
+        ng.epb(0, u64::from(i) * 1000, &frame(i), 1500);
+        if i == 1000 {
+            ng.block(0x0bad, &vec![7; 3 << 20]);
+        }
+    }
+    ng.epb(0, 5, &vec![1; 256 * 1024], 256 * 1024);
+    assert_eq!(events_whole(&ng.out).len(), 3001);
+    assert_regions_agree("large pcapng", &ng.out);
+    let cut = ng.out.len() - 900;
+    assert_regions_agree("truncated pcapng", &ng.out[..cut]);
+    // Cut inside the large unknown block: the skip runs past the end.
+    let big_at = ng.out.windows(4).position(|w| w == [7, 7, 7, 7]).unwrap_or(0);
+    assert_regions_agree("pcapng cut in an unknown block", &ng.out[..big_at + 1000]);
+}
+
+proptest! {
+    #[test]
+    fn regions_agree_on_arbitrary_bytes(
+        bytes in proptest::collection::vec(any::<u8>(), 0..400),
+        pcapng in any::<bool>(),
+        size in 1usize..64,
+    ) {
+        // A valid header first, so the records are what is arbitrary.
+        let mut file = if pcapng {
+            let mut ng = Ng { big: false, out: Vec::new() };
+            ng.shb();
+            ng.idb(1, &[]);
+            ng.out
+        } else {
+            Pcap::new(false, 0xa1b2_c3d4, 1).out
+        };
+        file.extend(bytes);
+        let whole = events_whole(&file);
+        prop_assert!(whole == events_in_regions(&file, size));
     }
 }

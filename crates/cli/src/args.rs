@@ -379,8 +379,9 @@ pub struct AnalyzeArgs {
     /// --database) instead of printing flows; prints what was stored.
     #[arg(long)]
     pub store: bool,
-    /// Threads: 1 reads and analyses; N ≥ 2 are one reader and N − 1
-    /// flow-table workers. The output is the same whatever the number.
+    /// Threads: N workers, each reading its share of the capture files and
+    /// analysing its share of the flows. The output is the same whatever
+    /// the number.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
     /// Print the counters as one JSON line on stderr: packets, bytes, flows,

@@ -256,12 +256,18 @@ impl Analyzer {
     /// wire. A frame that does not decode is counted and skipped.
     #[inline]
     pub fn frame(&mut self, ts: Timestamp, link: LinkType, wire_len: u32, data: &[u8]) {
+        self.tick(ts);
         match sekimori_proto::packet::decode(link, data) {
-            Ok(p) => self.packet(ts, wire_len, &p),
+            Ok(p) => self.decoded(ts, wire_len, &p),
             Err(_) => {
                 self.stats.packets += 1;
                 self.stats.bytes += u64::from(wire_len);
                 self.stats.undecodable += 1;
+                // What the sweep ended leaves now (after a packet, it
+                // leaves with what the packet ended).
+                if !self.table.ended.is_empty() {
+                    self.drain_ended();
+                }
             }
         }
     }
@@ -269,16 +275,30 @@ impl Analyzer {
     /// One decoded packet.
     #[inline]
     pub fn packet(&mut self, ts: Timestamp, wire_len: u32, pkt: &Packet<'_>) {
-        self.stats.packets += 1;
-        self.stats.bytes += u64::from(wire_len);
-        // Sweep once a second of packet time; when time jumps back (the
-        // next file is older), the sweeps follow the new timeline.
+        self.tick(ts);
+        self.decoded(ts, wire_len, pkt);
+    }
+
+    /// A frame at `ts`, whether it decodes or not: idle flows are swept
+    /// once a second of packet time; when time jumps back (the next file
+    /// is older), the sweeps follow the new timeline. (Every frame, so that
+    /// a [`parallel`] reader places the sweeps from the record headers
+    /// alone, before decoding.)
+    #[inline]
+    fn tick(&mut self, ts: Timestamp) {
         if self.sweeps && sweep_due(&mut self.next_sweep, ts) {
             self.table.expire(ts);
             if self.progress.is_some() {
                 self.report_progress(ts);
             }
         }
+    }
+
+    /// One decoded packet, after its [`Analyzer::tick`].
+    #[inline]
+    fn decoded(&mut self, ts: Timestamp, wire_len: u32, pkt: &Packet<'_>) {
+        self.stats.packets += 1;
+        self.stats.bytes += u64::from(wire_len);
         match &pkt.l3 {
             Layer3::Ip { ip, transport } => {
                 let (protocol, sport, dport, icmp) = transport_key(transport);

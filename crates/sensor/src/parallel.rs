@@ -1,44 +1,51 @@
-//! The analysis on several cores: one reader thread and `N − 1` flow-table
-//! workers (`N` = `--threads`), the packets left where they were read.
+//! The analysis on several cores (`--threads N`): `N` workers, each
+//! reading its own regions of the captures and analysing its own flows.
 //!
-//! With two threads there is one worker, and it is simply the
-//! single-threaded analyzer fed by the reader (`pipeline`): the reader
-//! copies and walks the capture and decodes each frame; the analyzer gets
-//! the decoded packets (their payload slices as offsets into the read
-//! buffer, `Decoded`) and does the rest. No routing, no second decode,
-//! nothing to merge: one analyzer sees every packet in order. The decode
-//! is on the reader's side because the reader has just copied the frame
-//! into its own cache: decoding it on the other core first costs a
-//! cross-core miss per frame (the analyzer then took longer than the whole
-//! one-thread analysis). The rest of these notes are about three threads
-//! and more.
+//! The captures are cut into regions of `REGION` (512 KiB) bytes, dealt out in
+//! turn: worker `w` reads regions `w`, `w + N`, `w + 2N`, … So the most
+//! expensive part of a one-thread analysis, the copy out of the page cache,
+//! is shared out, and so is the decode. Each region goes through three
+//! steps on the worker that owns it:
 //!
-//! The reader reads the capture in large blocks into buffers it never
-//! overwrites ([`CaptureFile::share_buffers`]). It decodes each frame's
-//! headers only to pick its worker, by a hash of the flow key that is the
-//! same both ways (both directions of a flow land on the same worker;
-//! non-IP frames go to worker 0), and notes where the frame is in the
-//! buffer. When the capture reader moves on to the next buffer, the
-//! filled one is sent, with each worker's list of packets in it, to all
-//! the workers at once (one `Arc` per buffer: no copy per packet, no
-//! allocation per packet). Buffers come back to the reader for reuse once
-//! the last worker is done with them, and at most `IN_FLIGHT` (4) are queued
-//! per worker, so the memory between threads is bounded whatever the
-//! capture's size. Each worker is an [`Analyzer`] of its own: it decodes
-//! its packets again and runs the flow table, identification and
-//! conversations on them.
+//! 1. **read**: its bytes, with positioned reads into a buffer of the
+//!    worker's own, one region ahead of the walk (more read-ahead only
+//!    pushes the region out of the core's cache before it is walked);
+//! 2. **walk**: its records, from where the walk of the previous region
+//!    stopped (the chain: the record offset and the format state
+//!    ([`Resume`]), the next sweep time, the frame count). The record that
+//!    crosses the region's end is finished by reading on from the file
+//!    ([`CaptureFile::region`]). The walk reads only record headers, so
+//!    the chain, the one sequential part, is short (about 3 % of the
+//!    work); it is handed to the next region's worker at once;
+//! 3. **route**: each frame decoded to find the worker that owns its flow,
+//!    by a hash of the flow key that is the same both ways (non-IP frames:
+//!    worker 0), and noted for it by its place in the buffer. The idle
+//!    sweeps, placed by the walk once a second of packet time, go to
+//!    every worker.
+//!
+//! The region, with every worker's frames in it, is then sent to all
+//! workers (one `Arc`, no copy per packet), and each worker decodes and
+//! analyses its own frames of every region in region order: every flow
+//! sees its packets in file order, on one worker. (Handing over the
+//! decoded packets instead, 168 bytes each, cost more in cross-core
+//! traffic than the second decode costs.) A worker does whatever is ready:
+//! walk a region whose chain has come, route, analyse the next region,
+//! read ahead; between small steps of the longer ones (`STEP`,
+//! `STEP_ITEMS`) it looks for a chain to hand on, so the other workers
+//! seldom wait for it; it sleeps only when nothing is ready. A buffer
+//! returns to its reader when the last worker is done with it, so the
+//! memory between threads is bounded (`N × BUFFERS` regions) whatever the
+//! capture's size.
 //!
 //! The output is the single-threaded output, byte for byte, because:
-//! - idle sweeps run at the same packet times in every worker: the reader
-//!   decides them as the single-threaded analysis would and places each
-//!   sweep in every worker's list, in order with its packets;
+//! - sweeps happen at the same frames in every worker: the single-threaded
+//!   analysis sweeps at frames too ([`Analyzer::frame`]), decoded or not;
 //! - whatever reaches the inventory (ended flows, imported flow records,
-//!   ARP and LLDP/CDP announcements) is logged with the index of the
-//!   decoded packet it happened at (the reader numbers them) and replayed
-//!   at the end in the single-threaded order: per packet, imports and
-//!   link-layer events first, then the flows that ended, sorted by
-//!   [`FlowRecord::sort_key`] (the single-threaded analysis sorts each
-//!   batch of ended flows the same way);
+//!   ARP and LLDP/CDP announcements) is logged with the number of the frame
+//!   it happened at and replayed at the end in the single-threaded order:
+//!   per frame, imports and link-layer events first, then the flows that
+//!   ended, sorted by [`FlowRecord::sort_key`] (the single-threaded
+//!   analysis sorts each batch of ended flows the same way);
 //! - conversation counters are sums, merged in any order.
 //!
 //! One difference remains. Each worker holds at most `max_flows / N`
@@ -47,41 +54,54 @@
 //! peak). Idle expiry does not differ: every idle list is kept sorted by
 //! link time ([`crate::flow::FlowTable::expire`]), so a sweep ends the
 //! same flows whatever else a table holds (tests: every capture with two
-//! and three workers, all captures as one input, time going back between
-//! files, and a capture larger than a read buffer).
+//! to four workers, all captures as one input, time going back between
+//! files, a capture of many regions, damaged captures).
 //!
-//! A capture that cannot be read on stops the reader: it sends the buffer
-//! holding the packets before the damage, the workers finish them, and the
-//! error (file and offset) comes back with that analysis. Inputs that are
-//! not captures (Zeek `conn.log`) are read by the single-threaded path.
-//! The reader reads each file once, in order, so a pipe needs no
-//! fallback.
-//!
-//! Cost: the reader's share is reading (the copy from the page cache),
-//! walking the record headers and one header decode per frame; a
-//! worker's is a second decode of its own frames and everything else.
-//! The frame bytes are never copied between threads.
+//! A capture that cannot be read on stops the walk at the damage: the
+//! packets before it are analysed, later regions are not, and the error
+//! (file and offset) comes back with the analysis. Inputs that are not
+//! regular files (a pipe) or not captures (Zeek `conn.log`) are read by
+//! the single-threaded path, and so is everything if a worker fails.
 
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
 use std::hash::BuildHasher;
+use std::io::{Seek, SeekFrom};
 use std::net::IpAddr;
-use std::path::Path;
+use std::os::unix::fs::FileExt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 
-use sekimori_capture::{CaptureFile, Problem};
+use sekimori_capture::file::Resume;
+use sekimori_capture::{CaptureError, CaptureFile, Problem};
 use sekimori_proto::App;
 use sekimori_proto::Fact;
-use sekimori_proto::packet::{Layer3, LinkType, NonIp, Packet, Transport};
+use sekimori_proto::packet::{Layer3, LinkType, Packet};
 
 use crate::conversation::Conversation;
 use crate::flow::Timestamp;
 use crate::record::FlowRecord;
 use crate::{Analyzer, Error, Options, Outcome, Stats};
 
+/// Bytes of a capture read at a time by one worker: small enough that a
+/// region is still in the core's cache when it is walked and decoded.
+const REGION: u64 = 512 * 1024;
+/// Region buffers per worker: the one read ahead and those not yet
+/// analysed by every worker.
+const BUFFERS: usize = 6;
+/// Regions read and not yet walked, per worker.
+const READ_AHEAD: usize = 1;
+/// Bytes read, or frames routed or analysed, between two looks for a
+/// chain to hand on ([`Worker::poll`]).
+const STEP: usize = 128 * 1024;
+const STEP_ITEMS: usize = 256;
+
 /// Something that reaches the inventory, in the order it must be replayed.
 #[derive(Debug)]
 pub(crate) struct Logged {
-    /// Index of the decoded packet it happened at (`u64::MAX`: at the
+    /// Number of the frame it happened at (`u64::MAX`: at the
     /// end).
     pub batch: u64,
     /// Order within the packet: 0 for imports and link-layer events (in
@@ -110,124 +130,6 @@ pub(crate) enum Event {
     },
 }
 
-/// Where one packet is in a [`Chunk`], and what the capture said of it;
-/// or a sweep.
-#[derive(Clone, Copy, Debug)]
-struct Item {
-    ts: Timestamp,
-    /// Index of the decoded packet (what happens at it is logged with it).
-    index: u64,
-    wire_len: u32,
-    link: LinkType,
-    /// The frame's bytes: `data[off..off + len]`; `len == SWEEP_ITEM`
-    /// marks a sweep.
-    off: u32,
-    len: u32,
-}
-
-const SWEEP_ITEM: u32 = u32::MAX;
-
-/// A read buffer of the capture, as the reader filled it, and each
-/// worker's packets in it (in file order). Shared by all workers; the last
-/// one to drop it sends `data` back to the reader.
-#[derive(Debug)]
-struct Chunk {
-    data: Vec<u8>,
-    /// Per worker.
-    items: Vec<Vec<Item>>,
-    /// Two threads ([`pipeline`]): every decodable frame, decoded.
-    decoded: Vec<Decoded>,
-}
-
-/// A frame the reader decoded for the analyzer ([`pipeline`]): the packet
-/// with its one byte slice (a TCP or UDP payload, an LLDP or CDP PDU) cut
-/// out, and where that slice is in the chunk.
-#[derive(Clone, Copy, Debug)]
-struct Decoded {
-    ts: Timestamp,
-    wire_len: u32,
-    packet: Packet<'static>,
-    /// The slice: `data[off..off + len]`.
-    off: u32,
-    len: u32,
-}
-
-impl Decoded {
-    /// `p` decoded from `frame`, its slice noted relative to the frame's
-    /// start (the reader adds the frame's place in the buffer).
-    #[inline]
-    fn detach(ts: Timestamp, wire_len: u32, p: &Packet<'_>, frame: &[u8]) -> Decoded {
-        let mut packet = Packet {
-            src_mac: p.src_mac,
-            dst_mac: p.dst_mac,
-            vlan: p.vlan,
-            tunnel: p.tunnel,
-            l3: Layer3::NonIp(NonIp::Other { ethertype: 0 }),
-        };
-        let mut slice: &[u8] = &[];
-        packet.l3 = match p.l3 {
-            Layer3::Ip { ip, transport } => {
-                let transport = match transport {
-                    Transport::Tcp { sport, dport, seq, ack, flags, payload } => {
-                        slice = payload;
-                        Transport::Tcp { sport, dport, seq, ack, flags, payload: &[] }
-                    }
-                    Transport::Udp { sport, dport, payload } => {
-                        slice = payload;
-                        Transport::Udp { sport, dport, payload: &[] }
-                    }
-                    Transport::Icmp { kind, code } => Transport::Icmp { kind, code },
-                    Transport::Icmpv6 { kind, code } => Transport::Icmpv6 { kind, code },
-                    Transport::Other { protocol } => Transport::Other { protocol },
-                };
-                Layer3::Ip { ip, transport }
-            }
-            Layer3::NonIp(n) => Layer3::NonIp(match n {
-                NonIp::Lldp(pdu) => {
-                    slice = pdu;
-                    NonIp::Lldp(&[])
-                }
-                NonIp::Cdp(pdu) => {
-                    slice = pdu;
-                    NonIp::Cdp(&[])
-                }
-                NonIp::Arp { sender_mac, sender_ip, target_ip } => {
-                    NonIp::Arp { sender_mac, sender_ip, target_ip }
-                }
-                NonIp::Other { ethertype } => NonIp::Other { ethertype },
-            }),
-        };
-        // The decoder lends slices of the frame it was given: the offset is
-        // inside it (an empty slice may point anywhere: it stays empty).
-        let off = (slice.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
-        let (off, len) = if slice.is_empty() || off.saturating_add(slice.len()) > frame.len() {
-            (0, 0)
-        } else {
-            (off as u32, slice.len() as u32)
-        };
-        Decoded { ts, wire_len, packet, off, len }
-    }
-
-    /// The packet, its slice taken from `data` (the chunk it was read in).
-    #[inline]
-    fn attach<'a>(&self, data: &'a [u8]) -> Packet<'a> {
-        let (o, l) = (self.off as usize, self.len as usize);
-        let slice = data.get(o..o + l).unwrap_or_default();
-        let mut p: Packet<'a> = self.packet;
-        match &mut p.l3 {
-            Layer3::Ip { transport: Transport::Tcp { payload, .. }, .. }
-            | Layer3::Ip { transport: Transport::Udp { payload, .. }, .. } => *payload = slice,
-            Layer3::NonIp(NonIp::Lldp(pdu)) | Layer3::NonIp(NonIp::Cdp(pdu)) => *pdu = slice,
-            _ => {}
-        }
-        p
-    }
-}
-
-/// Chunks queued per worker (bounds the memory between threads: each is
-/// one read buffer, 2 MiB unless a pcapng block was larger).
-const IN_FLIGHT: usize = 4;
-
 /// A worker's end result.
 struct Done {
     log: Vec<Logged>,
@@ -236,331 +138,565 @@ struct Done {
     flows_peak: u64,
 }
 
-/// Worker `me`: analyses its packets of every chunk and runs the sweeps
-/// the reader placed among them.
-fn worker(me: usize, rx: Receiver<Arc<Chunk>>, back: SyncSender<Chunk>, opts: Options) -> Done {
-    let mut an = Analyzer::new(&opts);
-    an.sweeps = false;
-    an.log = Some(Vec::new());
-    for chunk in rx {
-        for it in chunk.items.get(me).into_iter().flatten() {
-            an.batch = it.index;
-            if it.len == SWEEP_ITEM {
-                an.table.expire(it.ts);
-                if !an.table.ended.is_empty() {
-                    an.drain_ended();
-                }
-                continue;
-            }
-            let (o, len) = (it.off as usize, it.len as usize);
-            let Some(frame) = chunk.data.get(o..o + len) else { continue };
-            if let Ok(p) = sekimori_proto::packet::decode(it.link, frame) {
-                an.packet(it.ts, it.wire_len, &p);
-            }
+/// One region of one capture: bytes `base..end` of `paths[file]`.
+#[derive(Clone, Copy, Debug)]
+struct Region {
+    file: usize,
+    base: u64,
+    end: u64,
+}
+
+/// What the walk of a region hands on to the next region's walk.
+#[derive(Clone, Debug)]
+struct Chain {
+    /// Where the records go on; `None`: the region starts its file (the
+    /// header first).
+    resume: Option<Resume>,
+    next_sweep: Timestamp,
+    /// Frames so far (what happens at a frame is logged with its number).
+    frames: u64,
+}
+
+/// A frame or sweep found by a walk, in file order.
+#[derive(Clone, Copy, Debug)]
+enum Walked {
+    Frame { ts: Timestamp, index: u64, wire_len: u32, link: LinkType, off: u32, len: u32 },
+    Sweep { ts: Timestamp, index: u64 },
+}
+
+/// A packet for one worker, or a sweep.
+#[derive(Clone, Copy, Debug)]
+enum Work {
+    Packet { ts: Timestamp, index: u64, wire_len: u32, link: LinkType, off: u32, len: u32 },
+    Sweep { ts: Timestamp, index: u64 },
+}
+
+/// A region's bytes and each worker's packets in it. Shared by all
+/// workers; the last one done with it sends `data` back to `reader`.
+#[derive(Debug)]
+struct Chunk {
+    data: Vec<u8>,
+    work: Vec<Vec<Work>>,
+    reader: usize,
+}
+
+/// What workers tell each other.
+enum Msg {
+    /// The chain for this region: it may be walked.
+    Chain(usize, Chain),
+    /// This region, routed.
+    Chunk(usize, Arc<Chunk>),
+    /// The reading ends with this region (the last one, or the one with a
+    /// fatal error).
+    End(usize),
+    /// A region's buffer and lists back for reuse.
+    Spare(Chunk),
+    /// A worker failed: stop.
+    Abort,
+}
+
+/// What one worker brings back.
+struct Finished {
+    done: Done,
+    /// Files, frames and bytes walked; frames skipped and undecodable.
+    read: Stats,
+    error: Option<Error>,
+}
+
+/// Which of `n` workers analyses a decoded frame: by a hash of the flow
+/// key that is the same both ways for IP, worker 0 for the rest (ARP,
+/// LLDP/CDP).
+#[inline]
+fn owner(hasher: &foldhash::fast::FixedState, p: &Packet<'_>, n: usize) -> usize {
+    match &p.l3 {
+        Layer3::Ip { ip, transport } => {
+            let (protocol, sport, dport, _) = crate::transport_key(transport);
+            let end = |ip: IpAddr, port: u16| {
+                let a = match ip {
+                    IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+                    IpAddr::V6(v6) => v6,
+                };
+                hasher.hash_one((u128::from(a), port))
+            };
+            // The endpoints' hashes are added: the same both ways.
+            let ends = end(ip.src, sport).wrapping_add(end(ip.dst, dport));
+            let h = hasher.hash_one((ends, protocol, p.vlan));
+            ((u128::from(h) * n as u128) >> 64) as usize
         }
-        // The last worker done with the chunk gives it back for reuse (the
-        // reader may have finished: then it is dropped).
-        if let Some(c) = Arc::into_inner(chunk) {
-            let _ = back.try_send(c);
-        }
-    }
-    an.batch = u64::MAX;
-    an.table.drain(crate::EndReason::End);
-    an.drain_ended();
-    let log = an.log.take().unwrap_or_default();
-    let bucket = std::time::Duration::from_secs(an.conversations.bucket_secs());
-    let conv = std::mem::replace(&mut an.conversations, crate::Conversations::new(bucket));
-    Done {
-        log,
-        conversations: conv.into_sorted(|ip| ip.to_string()),
-        flows_peak: an.table.stats.peak,
-        stats: Stats { table: an.table.stats, ..an.stats },
+        Layer3::NonIp(_) => 0,
     }
 }
 
-/// Analyses capture files on `opts.threads` threads: the reader and
-/// `threads − 1` workers (see the module documentation). Falls back to the
-/// single-threaded analysis for one thread or when an input is not a
-/// pcap/pcapng capture.
+/// One worker's state (see the module documentation).
+struct Worker<'a> {
+    me: usize,
+    n: usize,
+    paths: &'a [PathBuf],
+    lens: &'a [u64],
+    regions: &'a [Region],
+    inbox: Receiver<Msg>,
+    peers: Vec<Sender<Msg>>,
+    /// The captures, opened by this worker as it reaches them.
+    files: Vec<Option<Arc<File>>>,
+    /// Free buffers, and how many this worker has made.
+    pool: Vec<Vec<u8>>,
+    /// Emptied work lists for the next region routed, and the walk's list
+    /// (reused: no allocation per region once warm).
+    spare_work: Vec<Vec<Vec<Work>>>,
+    spare_walked: Vec<Vec<Walked>>,
+    /// Regions walked, not yet routed.
+    routing: VecDeque<(usize, Vec<Walked>, Vec<u8>)>,
+    buffers: usize,
+    /// This worker's next region to read, and those read, not yet walked.
+    next_read: usize,
+    read: VecDeque<(usize, Result<Vec<u8>, CaptureError>)>,
+    chains: BTreeMap<usize, Chain>,
+    chunks: BTreeMap<usize, Arc<Chunk>>,
+    next_analysis: usize,
+    /// The last region, once known.
+    last: Option<usize>,
+    aborted: bool,
+    hasher: foldhash::fast::FixedState,
+    an: Analyzer,
+    stats: Stats,
+    error: Option<Error>,
+}
+
+impl Worker<'_> {
+    fn run(mut self) -> Finished {
+        loop {
+            while let Ok(m) = self.inbox.try_recv() {
+                self.take(m);
+            }
+            if self.aborted || self.last.is_some_and(|l| self.next_analysis > l) {
+                break;
+            }
+            if self.walk_next() || self.route_next() || self.analyse_next() || self.read_next() {
+                continue;
+            }
+            match self.inbox.recv() {
+                Ok(m) => self.take(m),
+                Err(_) => break,
+            }
+        }
+        let mut an = std::mem::replace(&mut self.an, Analyzer::new(&Options::default()));
+        an.batch = u64::MAX;
+        an.table.drain(crate::EndReason::End);
+        an.drain_ended();
+        let log = an.log.take().unwrap_or_default();
+        let bucket = std::time::Duration::from_secs(an.conversations.bucket_secs());
+        let conv = std::mem::replace(&mut an.conversations, crate::Conversations::new(bucket));
+        let done = Done {
+            log,
+            conversations: conv.into_sorted(|ip| ip.to_string()),
+            flows_peak: an.table.stats.peak,
+            stats: Stats { table: an.table.stats, ..an.stats },
+        };
+        Finished { done, read: self.stats, error: self.error }
+    }
+
+    fn take(&mut self, m: Msg) {
+        match m {
+            Msg::Chain(seq, c) => {
+                self.chains.insert(seq, c);
+            }
+            Msg::Chunk(seq, c) => {
+                self.chunks.insert(seq, c);
+            }
+            Msg::End(last) => self.last = Some(last),
+            Msg::Spare(c) => self.spare(c),
+            Msg::Abort => self.aborted = true,
+        }
+    }
+
+    fn send(&self, to: usize, m: Msg) {
+        if let Some(p) = self.peers.get(to) {
+            // A worker that is gone has stopped (aborted or finished).
+            let _ = p.send(m);
+        }
+    }
+
+    /// Takes what has come, and walks the regions whose chains have: a
+    /// worker does this between small steps of longer work, so the chain
+    /// (the one sequential part) never waits long for it.
+    #[inline]
+    fn poll(&mut self) {
+        while let Ok(m) = self.inbox.try_recv() {
+            self.take(m);
+        }
+        while self.walk_next() {}
+    }
+
+    /// Reads this worker's next region ahead, if a buffer is free.
+    fn read_next(&mut self) -> bool {
+        let seq = self.next_read;
+        let Some(&r) = self.regions.get(seq) else { return false };
+        if self.last.is_some_and(|l| seq > l) || self.read.len() >= READ_AHEAD {
+            return false;
+        }
+        let buf = match self.pool.pop() {
+            Some(b) => b,
+            None if self.buffers < BUFFERS => {
+                self.buffers += 1;
+                Vec::new()
+            }
+            None => return false,
+        };
+        self.next_read += self.n;
+        let got = self.fill(r, buf);
+        self.read.push_back((seq, got));
+        true
+    }
+
+    /// The bytes of `r` in `buf` (fewer if the file is shorter now), read
+    /// a [`STEP`] at a time.
+    fn fill(&mut self, r: Region, mut buf: Vec<u8>) -> Result<Vec<u8>, CaptureError> {
+        let path = self.paths.get(r.file).map(PathBuf::as_path).unwrap_or(Path::new(""));
+        let io = |offset: u64, e: std::io::Error| CaptureError {
+            file: path.to_path_buf(),
+            offset,
+            what: Problem::Io(e),
+        };
+        let Some(slot) = self.files.get_mut(r.file) else {
+            return Err(io(0, std::io::ErrorKind::NotFound.into()));
+        };
+        let file = match slot {
+            Some(f) => Arc::clone(f),
+            None => {
+                let f = Arc::new(File::open(path).map_err(|e| io(0, e))?);
+                *slot = Some(Arc::clone(&f));
+                f
+            }
+        };
+        let len = (r.end - r.base) as usize;
+        // Only ever grown: no clearing of bytes about to be overwritten.
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        buf.truncate(len);
+        let mut got = 0;
+        while got < len {
+            let Some(dst) = buf.get_mut(got..(got + STEP).min(len)) else { break };
+            match file.read_at(dst, r.base + got as u64) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.pool.push(buf);
+                    return Err(io(r.base + got as u64, e));
+                }
+            }
+            self.poll();
+        }
+        buf.truncate(got);
+        Ok(buf)
+    }
+
+    /// Walks this worker's oldest region read, if its chain has come, and
+    /// hands the chain on; the region waits to be routed.
+    fn walk_next(&mut self) -> bool {
+        let Some(&(seq, _)) = self.read.front() else { return false };
+        if self.last.is_some_and(|l| seq > l) {
+            // Past the end (an error earlier): not needed.
+            if let Some((_, Ok(b))) = self.read.pop_front() {
+                self.pool.push(b);
+            }
+            return true;
+        }
+        let Some(chain) = self.chains.remove(&seq) else { return false };
+        let Some((_, got)) = self.read.pop_front() else { return false };
+        let (walked, buf, next) = match got {
+            Ok(buf) => self.walk(seq, buf, chain),
+            Err(e) => {
+                self.error = Some(e.into());
+                (Vec::new(), Vec::new(), None)
+            }
+        };
+        // The next region's worker waits for the chain.
+        match next {
+            Some(c) if seq + 1 < self.regions.len() => {
+                self.send((seq + 1) % self.n, Msg::Chain(seq + 1, c))
+            }
+            _ => {
+                for to in 0..self.n {
+                    self.send(to, Msg::End(seq));
+                }
+            }
+        }
+        self.routing.push_back((seq, walked, buf));
+        true
+    }
+
+    /// Routes the oldest region walked and sends it to every worker.
+    fn route_next(&mut self) -> bool {
+        let Some((seq, walked, buf)) = self.routing.pop_front() else { return false };
+        let chunk = Arc::new(self.route(walked, buf));
+        for to in 0..self.n {
+            self.send(to, Msg::Chunk(seq, Arc::clone(&chunk)));
+        }
+        true
+    }
+
+    /// The records of region `seq`, read into `buf`, from where `chain`
+    /// says: the frames and sweeps in order, the buffer (grown if its last
+    /// record ran past it), and the chain for the next region (`None`
+    /// after a fatal error, kept in `self.error`).
+    fn walk(
+        &mut self,
+        seq: usize,
+        buf: Vec<u8>,
+        chain: Chain,
+    ) -> (Vec<Walked>, Vec<u8>, Option<Chain>) {
+        let Some(&r) = self.regions.get(seq) else { return (Vec::new(), buf, None) };
+        let path = self.paths.get(r.file).map(PathBuf::as_path).unwrap_or(Path::new(""));
+        let file_len = self.lens.get(r.file).copied().unwrap_or(0);
+        let Some(Some(file)) = self.files.get(r.file).cloned() else {
+            return (Vec::new(), buf, None);
+        };
+        let mut src: &File = &file;
+        let read_on = r.base + buf.len() as u64;
+        if let Err(e) = src.seek(SeekFrom::Start(read_on)) {
+            let offset = read_on;
+            self.error = Some(
+                CaptureError { file: path.to_path_buf(), offset, what: Problem::Io(e) }.into(),
+            );
+            return (Vec::new(), buf, None);
+        }
+        let Chain { resume, mut next_sweep, mut frames } = chain;
+        let first = resume.is_none();
+        let mut f =
+            match CaptureFile::region(path, src, buf, r.base, resume.as_ref(), r.end, file_len) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.error = Some(e.into());
+                    return (Vec::new(), Vec::new(), None);
+                }
+            };
+        if first {
+            self.stats.files += 1;
+        }
+        let mut walked = self.spare_walked.pop().unwrap_or_default();
+        let failed = loop {
+            let (ts, wire_len, link, len) = match f.next_packet() {
+                Ok(Some(p)) => (p.ts, p.origlen.max(p.caplen), p.link, p.data.len() as u32),
+                Ok(None) => break false,
+                Err(e) if !e.what.is_fatal() => {
+                    self.stats.skipped += 1;
+                    continue;
+                }
+                Err(e) => {
+                    self.error = Some(e.into());
+                    break true;
+                }
+            };
+            let ts = Timestamp(u64::try_from(ts.as_nanos()).unwrap_or(0));
+            self.stats.packets += 1;
+            self.stats.bytes += u64::from(wire_len);
+            frames += 1;
+            if crate::sweep_due(&mut next_sweep, ts) {
+                walked.push(Walked::Sweep { ts, index: frames });
+            }
+            let off = f.data_at() as u32;
+            walked.push(Walked::Frame { ts, index: frames, wire_len, link, off, len });
+        };
+        let resume = f.resume();
+        let buf = f.into_buffer();
+        if failed {
+            return (walked, buf, None);
+        }
+        // The next region of the same file goes on from here; the first
+        // of the next file starts with its header.
+        let same_file = self.regions.get(seq + 1).is_some_and(|n| n.file == r.file);
+        let resume = same_file.then_some(resume);
+        (walked, buf, Some(Chain { resume, next_sweep, frames }))
+    }
+
+    /// Decodes the frames walked in `data` and gives each to its worker,
+    /// every sweep to all.
+    fn route(&mut self, mut walked: Vec<Walked>, data: Vec<u8>) -> Chunk {
+        let mut work = self.spare_work.pop().unwrap_or_else(|| vec![Vec::new(); self.n]);
+        for (i, w) in walked.iter().copied().enumerate() {
+            if i % STEP_ITEMS == STEP_ITEMS - 1 {
+                self.poll();
+            }
+            match w {
+                Walked::Sweep { ts, index } => {
+                    for list in &mut work {
+                        list.push(Work::Sweep { ts, index });
+                    }
+                }
+                Walked::Frame { ts, index, wire_len, link, off, len } => {
+                    let (o, l) = (off as usize, len as usize);
+                    let frame = data.get(o..o + l).unwrap_or_default();
+                    match sekimori_proto::packet::decode(link, frame) {
+                        Ok(p) => {
+                            if let Some(list) = work.get_mut(owner(&self.hasher, &p, self.n)) {
+                                list.push(Work::Packet { ts, index, wire_len, link, off, len });
+                            }
+                        }
+                        Err(_) => self.stats.undecodable += 1,
+                    }
+                }
+            }
+        }
+        walked.clear();
+        self.spare_walked.push(walked);
+        Chunk { data, work, reader: self.me }
+    }
+
+    /// A region's buffer and lists, free again.
+    fn spare(&mut self, mut c: Chunk) {
+        c.work.iter_mut().for_each(Vec::clear);
+        self.spare_work.push(c.work);
+        self.pool.push(c.data);
+    }
+
+    /// Analyses this worker's packets of the next region, if it has come.
+    fn analyse_next(&mut self) -> bool {
+        let Some(chunk) = self.chunks.remove(&self.next_analysis) else { return false };
+        self.next_analysis += 1;
+        let mine = chunk.work.get(self.me).map(Vec::as_slice).unwrap_or_default();
+        for (i, w) in mine.iter().enumerate() {
+            if i % STEP_ITEMS == STEP_ITEMS - 1 {
+                self.poll();
+            }
+            let an = &mut self.an;
+            match *w {
+                Work::Sweep { ts, index } => {
+                    an.batch = index;
+                    an.table.expire(ts);
+                    if !an.table.ended.is_empty() {
+                        an.drain_ended();
+                    }
+                }
+                Work::Packet { ts, index, wire_len, link, off, len } => {
+                    an.batch = index;
+                    let (o, l) = (off as usize, len as usize);
+                    let frame = chunk.data.get(o..o + l).unwrap_or_default();
+                    if let Ok(p) = sekimori_proto::packet::decode(link, frame) {
+                        an.packet(ts, wire_len, &p);
+                    }
+                }
+            }
+        }
+        // The last worker done with the region gives the buffer back.
+        if let Some(c) = Arc::into_inner(chunk) {
+            if c.reader == self.me {
+                self.spare(c);
+            } else {
+                self.send(c.reader, Msg::Spare(c));
+            }
+        }
+        true
+    }
+}
+
+/// Analyses capture files on `opts.threads` workers (see the module
+/// documentation). Falls back to the single-threaded analysis for one
+/// thread, or when an input is not a regular file or not a pcap/pcapng
+/// capture.
 pub fn analyze_files<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Outcome {
-    let threads = opts.threads.max(1);
-    let captures = paths.iter().all(|p| match CaptureFile::open(p.as_ref()) {
+    analyze_in_regions(paths, opts, REGION)
+}
+
+/// [`analyze_files`] with regions of `region` bytes.
+fn analyze_in_regions<P: AsRef<Path>>(paths: &[P], opts: &Options, region: u64) -> Outcome {
+    let n = opts.threads.max(1);
+    let region = region.max(1);
+    let paths: Vec<PathBuf> = paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
+    let mut lens = Vec::with_capacity(paths.len());
+    for p in &paths {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_file() => lens.push(m.len()),
+            _ => return crate::analyze_serial(&paths, opts),
+        }
+    }
+    let captures = paths.iter().all(|p| match CaptureFile::open(p) {
         Ok(_) => true,
         Err(e) => !matches!(e.what, Problem::BadMagic(_)),
     });
-    if threads == 1 || !captures {
-        return crate::analyze_serial(paths, opts);
+    if n == 1 || !captures || paths.is_empty() {
+        return crate::analyze_serial(&paths, opts);
     }
-    // The reader is busy too (the copy from the page cache is a large part
-    // of a one-thread analysis): two threads are the reader and one
-    // analysis, a pipeline over two cores; more threads add workers.
-    let n = threads - 1;
-    if n == 1 {
-        return pipeline(paths, opts);
+    let mut regions = Vec::new();
+    for (file, &len) in lens.iter().enumerate() {
+        let mut base = 0;
+        loop {
+            let end = (base + region).min(len);
+            regions.push(Region { file, base, end });
+            if end >= len {
+                break;
+            }
+            base = end;
+        }
     }
     let mut wopts = opts.clone();
     wopts.threads = 1;
     wopts.flows.max_flows = (opts.flows.max_flows / n).max(1);
-    std::thread::scope(|s| {
-        // Room for more chunks than are ever in use at once, so a chunk
-        // given back is never dropped (the reader would allocate, and page
-        // fault, a new buffer later: with room for 8, ~30k faults a run).
-        let (back_tx, back) = sync_channel::<Chunk>(4 * (IN_FLIGHT + n + 2));
-        let mut lanes = Vec::with_capacity(n);
+    let (senders, inboxes): (Vec<_>, Vec<_>) = (0..n).map(|_| channel::<Msg>()).unzip();
+    let first = Chain { resume: None, next_sweep: Timestamp(0), frames: 0 };
+    let _ = senders.first().map(|s| s.send(Msg::Chain(0, first)));
+    let finished: Vec<Option<Finished>> = std::thread::scope(|s| {
         let mut handles = Vec::with_capacity(n);
-        for me in 0..n {
-            let (tx, rx) = sync_channel::<Arc<Chunk>>(IN_FLIGHT);
-            let (o, b) = (wopts.clone(), back_tx.clone());
-            handles.push(s.spawn(move || worker(me, rx, b, o)));
-            lanes.push(tx);
-        }
-        drop(back_tx);
-        let (stats, error) = Reader::new(lanes, back, false).read_all(paths);
-        let done: Vec<Done> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
-        Outcome { analysis: merge(opts, stats, done), error }
-    })
-}
-
-/// Two threads: this one reads (the copy from the page cache, the record
-/// headers) and decodes, the other runs the single-threaded analysis on
-/// the decoded packets, their payloads where they were read. The output is
-/// the single-threaded output by construction: one analyzer sees every
-/// packet in order.
-fn pipeline<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Outcome {
-    std::thread::scope(|s| {
-        let (back_tx, back) = sync_channel::<Chunk>(4 * (IN_FLIGHT + 3));
-        let (tx, rx) = sync_channel::<Arc<Chunk>>(IN_FLIGHT);
-        let o = opts.clone();
-        let analysis = s.spawn(move || {
-            let mut an = Analyzer::new(&o);
-            for chunk in rx {
-                for d in &chunk.decoded {
-                    an.packet(d.ts, d.wire_len, &d.attach(&chunk.data));
-                }
-                if let Some(c) = Arc::into_inner(chunk) {
-                    let _ = back_tx.try_send(c);
-                }
-            }
-            an
-        });
-        let (stats, error) = Reader::new(vec![tx], back, true).read_all(paths);
-        // The analyzer counts the decoded packets and their bytes; the
-        // reader files, skipped records and the frames that did not decode.
-        let mut an = analysis.join().unwrap_or_else(|_| Analyzer::new(opts));
-        an.stats.files += stats.files;
-        an.stats.skipped += stats.skipped;
-        an.stats.packets += stats.packets;
-        an.stats.bytes += stats.bytes;
-        an.stats.undecodable += stats.undecodable;
-        Outcome { analysis: an.finish(), error }
-    })
-}
-
-/// What the reader made of one frame.
-enum Routed {
-    /// Three threads and more: a worker and where the frame is.
-    Item((usize, Item)),
-    /// Two threads: the frame decoded.
-    Decoded(Decoded),
-}
-
-/// The reader thread's state.
-struct Reader {
-    /// One queue per worker.
-    lanes: Vec<SyncSender<Arc<Chunk>>>,
-    /// Chunks the workers are done with: their buffers and lists are
-    /// reused (no allocation or page fault per chunk once enough are in
-    /// use).
-    back: Receiver<Chunk>,
-    /// Each worker's packets in the current read buffer.
-    items: Vec<Vec<Item>>,
-    /// Emptied lists for the next buffer's packets.
-    spare_items: Option<Vec<Vec<Item>>>,
-    /// Two threads: the frames decoded in the current read buffer, and an
-    /// emptied list for the next one.
-    decoded: Vec<Decoded>,
-    spare_decoded: Option<Vec<Decoded>>,
-    hasher: foldhash::fast::FixedState,
-    next_sweep: Timestamp,
-    /// Decoded packets so far.
-    index: u64,
-    /// Files, frames, bytes, skipped and undecodable frames (the workers
-    /// count the rest).
-    stats: Stats,
-    /// One analyzer takes every frame ([`pipeline`]): no decode, no
-    /// sweeps, no numbering here; frames and bytes are counted there.
-    pipeline: bool,
-}
-
-impl Reader {
-    fn new(lanes: Vec<SyncSender<Arc<Chunk>>>, back: Receiver<Chunk>, pipeline: bool) -> Reader {
-        Reader {
-            items: vec![Vec::new(); lanes.len()],
-            spare_items: None,
-            decoded: Vec::new(),
-            spare_decoded: None,
-            lanes,
-            back,
-            hasher: foldhash::fast::FixedState::with_seed(0x5e4_1d0),
-            next_sweep: Timestamp(0),
-            index: 0,
-            stats: Stats::default(),
-            pipeline,
-        }
-    }
-
-    /// Reads every file in order (stopping at the first that cannot be
-    /// read on), then closes the lanes: its counters and the error.
-    fn read_all<P: AsRef<Path>>(mut self, paths: &[P]) -> (Stats, Option<Error>) {
-        let mut error = None;
-        for p in paths {
-            if let Err(e) = self.file(p.as_ref()) {
-                error = Some(e);
-                break;
-            }
-        }
-        (self.stats, error)
-    }
-
-    /// Reads one capture, sending each read buffer to the workers once
-    /// the capture reader has moved on from it, and the last one at the
-    /// end (or at a fatal error: every packet before it is sent).
-    fn file(&mut self, path: &Path) -> Result<(), Error> {
-        let mut file = CaptureFile::open(path)?;
-        file.share_buffers();
-        self.stats.files += 1;
-        let end = loop {
-            let next = match file.next_packet() {
-                Ok(Some(p)) => {
-                    let ts = Timestamp(u64::try_from(p.ts.as_nanos()).unwrap_or(0));
-                    let wire_len = p.origlen.max(p.caplen);
-                    Ok(Some(if self.pipeline {
-                        self.decode(ts, p.link, wire_len, p.data).map(Routed::Decoded)
-                    } else {
-                        self.route(ts, p.link, wire_len, p.data).map(Routed::Item)
-                    }))
-                }
-                Ok(None) => Ok(None),
-                Err(e) => Err(e),
+        for (me, inbox) in inboxes.into_iter().enumerate() {
+            let mut an = Analyzer::new(&wopts);
+            an.sweeps = false;
+            an.log = Some(Vec::new());
+            let w = Worker {
+                me,
+                n,
+                paths: &paths,
+                lens: &lens,
+                regions: &regions,
+                inbox,
+                peers: senders.clone(),
+                files: (0..paths.len()).map(|_| None).collect(),
+                pool: Vec::new(),
+                spare_work: Vec::new(),
+                spare_walked: Vec::new(),
+                routing: VecDeque::new(),
+                buffers: 0,
+                next_read: me,
+                read: VecDeque::new(),
+                chains: BTreeMap::new(),
+                chunks: BTreeMap::new(),
+                next_analysis: 0,
+                last: None,
+                aborted: false,
+                hasher: foldhash::fast::FixedState::with_seed(0x5e4_1d0),
+                an,
+                stats: Stats::default(),
+                error: None,
             };
-            // The packets routed before are all in the retired buffer, if
-            // any; the one just read is in the current one.
-            if let Some(data) = file.take_retired() {
-                if let Ok(mut spare) = self.back.try_recv() {
-                    spare.items.iter_mut().for_each(Vec::clear);
-                    self.spare_items = Some(spare.items);
-                    spare.decoded.clear();
-                    self.spare_decoded = Some(spare.decoded);
-                    file.give_spare(spare.data);
-                }
-                self.send(data);
-            }
-            match next {
-                Ok(Some(Some(Routed::Item((w, mut it))))) => {
-                    it.off = file.data_at() as u32;
-                    if let Some(items) = self.items.get_mut(w) {
-                        items.push(it);
+            let peers = senders.clone();
+            handles.push(s.spawn(move || {
+                let r = catch_unwind(AssertUnwindSafe(|| w.run()));
+                if r.is_err() {
+                    for p in &peers {
+                        let _ = p.send(Msg::Abort);
                     }
                 }
-                Ok(Some(Some(Routed::Decoded(mut d)))) => {
-                    if d.len > 0 {
-                        d.off += file.data_at() as u32;
-                    }
-                    self.decoded.push(d);
-                }
-                Ok(Some(None)) => {}
-                Ok(None) => break Ok(()),
-                Err(e) if !e.what.is_fatal() => self.stats.skipped += 1,
-                Err(e) => break Err(e.into()),
-            }
-        };
-        self.send(file.into_buffer());
-        end
-    }
-
-    /// Decodes a frame and picks its worker: by a hash of the flow key
-    /// that is the same both ways for IP, worker 0 for the rest (ARP,
-    /// LLDP/CDP). Places the sweep due before it in every worker's items.
-    /// `None` for a frame that does not decode (counted).
-    #[inline]
-    fn route(
-        &mut self,
-        ts: Timestamp,
-        link: LinkType,
-        wire_len: u32,
-        data: &[u8],
-    ) -> Option<(usize, Item)> {
-        self.stats.packets += 1;
-        self.stats.bytes += u64::from(wire_len);
-        let Ok(p) = sekimori_proto::packet::decode(link, data) else {
-            self.stats.undecodable += 1;
-            return None;
-        };
-        self.index += 1;
-        let index = self.index;
-        if crate::sweep_due(&mut self.next_sweep, ts) {
-            let sweep = Item { ts, index, wire_len: 0, link, off: 0, len: SWEEP_ITEM };
-            for items in &mut self.items {
-                items.push(sweep);
-            }
+                r.ok()
+            }));
         }
-        let w = match &p.l3 {
-            Layer3::Ip { ip, transport } => {
-                let (protocol, sport, dport, _) = crate::transport_key(transport);
-                let end = |ip: IpAddr, port: u16| {
-                    let a = match ip {
-                        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
-                        IpAddr::V6(v6) => v6,
-                    };
-                    self.hasher.hash_one((u128::from(a), port))
-                };
-                // The endpoints' hashes are added: the same both ways.
-                let ends = end(ip.src, sport).wrapping_add(end(ip.dst, dport));
-                let h = self.hasher.hash_one((ends, protocol, p.vlan));
-                ((u128::from(h) * self.items.len() as u128) >> 64) as usize
-            }
-            Layer3::NonIp(_) => 0,
-        };
-        let len = data.len() as u32;
-        Some((w, Item { ts, index, wire_len, link, off: 0, len }))
+        handles.into_iter().map(|h| h.join().ok().flatten()).collect()
+    });
+    drop(senders);
+    let mut read = Stats::default();
+    let mut done = Vec::with_capacity(n);
+    let mut error = None;
+    for f in finished {
+        // A worker failed: the single-threaded analysis instead.
+        let Some(f) = f else { return crate::analyze_serial(&paths, opts) };
+        read.files += f.read.files;
+        read.packets += f.read.packets;
+        read.bytes += f.read.bytes;
+        read.skipped += f.read.skipped;
+        read.undecodable += f.read.undecodable;
+        error = error.or(f.error);
+        done.push(f.done);
     }
-
-    /// Decodes a frame for the analyzer thread ([`pipeline`]); counts one
-    /// that does not decode, as the analyzer would.
-    #[inline]
-    fn decode(
-        &mut self,
-        ts: Timestamp,
-        link: LinkType,
-        wire_len: u32,
-        data: &[u8],
-    ) -> Option<Decoded> {
-        match sekimori_proto::packet::decode(link, data) {
-            Ok(p) => Some(Decoded::detach(ts, wire_len, &p, data)),
-            Err(_) => {
-                self.stats.packets += 1;
-                self.stats.bytes += u64::from(wire_len);
-                self.stats.undecodable += 1;
-                None
-            }
-        }
-    }
-
-    /// Sends one buffer with each worker's packets in it to every worker.
-    fn send(&mut self, data: Vec<u8>) {
-        if self.items.iter().all(Vec::is_empty) && self.decoded.is_empty() {
-            return;
-        }
-        let next = self.spare_items.take().unwrap_or_else(|| vec![Vec::new(); self.items.len()]);
-        let items = std::mem::replace(&mut self.items, next);
-        let next = self.spare_decoded.take().unwrap_or_default();
-        let decoded = std::mem::replace(&mut self.decoded, next);
-        let chunk = Arc::new(Chunk { data, items, decoded });
-        for l in &self.lanes {
-            // A worker that is gone has panicked; its loss shows in the join.
-            let _ = l.send(Arc::clone(&chunk));
-        }
-    }
+    Outcome { analysis: merge(opts, read, done), error }
 }
 
 /// Replays the logged events in the single-threaded order into one
@@ -630,8 +766,33 @@ mod tests {
         serde_json::to_string(&o.analysis).unwrap_or_default()
     }
 
+    fn same(one: &Outcome, many: &Outcome, what: &str) {
+        let (a, b) = (json(one), json(many));
+        if a != b {
+            let at = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+            let from = at.saturating_sub(300);
+            panic!(
+                "{what} differs at byte {at}:\n one: {}\nmany: {}",
+                a.get(from..(at + 200).min(a.len())).unwrap_or(""),
+                b.get(from..(at + 200).min(b.len())).unwrap_or("")
+            );
+        }
+        assert_eq!(one.analysis.conversations, many.analysis.conversations, "{what}");
+        let (a, b) = (one.analysis.stats, many.analysis.stats);
+        assert_eq!(
+            (a.files, a.packets, a.bytes, a.undecodable, a.skipped, a.non_ip, a.table.created),
+            (b.files, b.packets, b.bytes, b.undecodable, b.skipped, b.non_ip, b.table.created),
+            "{what}"
+        );
+        assert_eq!(
+            one.error.as_ref().map(ToString::to_string),
+            many.error.as_ref().map(ToString::to_string),
+            "{what}"
+        );
+    }
+
     #[test]
-    fn one_to_three_workers_give_the_single_threaded_output_on_every_capture() {
+    fn two_to_four_workers_give_the_single_threaded_output_on_every_capture() {
         let files = pcaps();
         assert!(files.len() >= 28);
         for f in &files {
@@ -641,58 +802,24 @@ mod tests {
             // of time order (which flows a sweep reached depended on what
             // else the table held).
             for threads in [2, 3, 4] {
-                let opts = Options { threads, ..Options::default() };
-                let many = analyze_files(std::slice::from_ref(f), &opts);
-                let (a, b) = (json(&one), json(&many));
-                if a != b {
-                    let at = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
-                    let from = at.saturating_sub(300);
-                    panic!(
-                        "{} with {threads} threads differs at byte {at}:\n one: {}\nmany: {}",
-                        f.display(),
-                        a.get(from..(at + 200).min(a.len())).unwrap_or(""),
-                        b.get(from..(at + 200).min(b.len())).unwrap_or("")
-                    );
+                // Whole files, and regions small enough that records and
+                // pcapng blocks cross their ends everywhere.
+                for region in [REGION, 4096, 997] {
+                    let opts = Options { threads, ..Options::default() };
+                    let many = analyze_in_regions(std::slice::from_ref(f), &opts, region);
+                    let what =
+                        format!("{} ({threads} workers, {region}-byte regions)", f.display());
+                    same(&one, &many, &what);
                 }
-                assert_eq!(one.analysis.conversations, many.analysis.conversations);
-                let (a, b) = (one.analysis.stats, many.analysis.stats);
-                assert_eq!(
-                    (a.packets, a.bytes, a.table.created),
-                    (b.packets, b.bytes, b.table.created)
-                );
             }
         }
         // All 28 captures as one analysis: time jumps back between files.
         let one = crate::analyze_files(&files, &Options::default());
-        let many = analyze_files(&files, &Options { threads: 3, ..Options::default() });
-        assert!(
-            json(&one) == json(&many),
-            "28 captures as one input differ with 2 workers (3 threads)"
-        );
-    }
-
-    /// What the reader hands the analyzer thread is the packet the
-    /// analyzer would have decoded, slices and all, for every frame of
-    /// every capture (placed at an offset in a larger buffer, as in a
-    /// chunk).
-    #[test]
-    fn a_detached_packet_attaches_to_the_same_packet() {
-        let mut seen = 0;
-        for f in pcaps() {
-            let Ok(mut file) = CaptureFile::open(&f) else { continue };
-            while let Ok(Some(p)) = file.next_packet() {
-                let Ok(packet) = sekimori_proto::packet::decode(p.link, p.data) else { continue };
-                let mut d = Decoded::detach(Timestamp(1), 60, &packet, p.data);
-                let mut chunk = vec![0xaa; 100];
-                chunk.extend_from_slice(p.data);
-                if d.len > 0 {
-                    d.off += 100;
-                }
-                assert_eq!(d.attach(&chunk), packet, "{}", f.display());
-                seen += 1;
-            }
+        for region in [REGION, 3000] {
+            let many =
+                analyze_in_regions(&files, &Options { threads: 3, ..Options::default() }, region);
+            same(&one, &many, &format!("28 captures as one input, {region}-byte regions"));
         }
-        assert!(seen > 10_000, "{seen}");
     }
 
     /// zeek_smb2.pcap's records four times over, each copy an hour later,
@@ -727,33 +854,70 @@ mod tests {
         for threads in [2, 3] {
             let opts = Options { threads, ..Options::default() };
             let many = analyze_files(std::slice::from_ref(&path), &opts);
-            assert!(json(&one) == json(&many), "{threads} workers differ");
-            assert_eq!(one.analysis.conversations, many.analysis.conversations);
-            let (a, b) = (one.analysis.stats, many.analysis.stats);
-            assert_eq!(
-                (a.packets, a.bytes, a.undecodable, a.non_ip, a.table.created),
-                (b.packets, b.bytes, b.undecodable, b.non_ip, b.table.created)
-            );
+            same(&one, &many, &format!("{threads} workers"));
         }
     }
 
     #[test]
-    fn a_truncated_capture_keeps_what_was_read_and_the_error() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/pcaps/zeek_smb2.pcap");
-        let bytes = std::fs::read(&src).unwrap_or_default();
+    fn a_damaged_capture_keeps_what_was_read_and_the_error() {
         let dir = tempfile::tempdir().ok();
         let Some(dir) = dir else { return };
-        let cut = dir.path().join("cut.pcap");
-        std::fs::write(&cut, bytes.get(..bytes.len() / 2).unwrap_or(&[])).ok();
-        let one = crate::analyze_files(std::slice::from_ref(&cut), &Options::default());
-        let many = analyze_files(
-            std::slice::from_ref(&cut),
-            &Options { threads: 2, ..Options::default() },
-        );
-        assert_eq!(json(&one), json(&many));
-        let (Some(Error::Capture(a)), Some(Error::Capture(b))) = (&one.error, &many.error) else {
-            panic!("both stop with a capture error: {:?} {:?}", one.error, many.error);
+        let pcaps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/pcaps");
+        let cut = |name: &str, keep: fn(usize) -> usize, flip_trailer: bool| {
+            let mut bytes = std::fs::read(pcaps.join(name)).unwrap_or_default();
+            bytes.truncate(keep(bytes.len()));
+            if flip_trailer {
+                // The trailing length of the first pcapng block past the
+                // middle (little-endian file).
+                let mut at = 0;
+                while at < bytes.len() / 2 {
+                    let len = bytes
+                        .get(at + 4..at + 8)
+                        .and_then(|b| b.try_into().ok())
+                        .map_or(0, u32::from_le_bytes) as usize;
+                    at += len.max(12);
+                }
+                let len = bytes
+                    .get(at + 4..at + 8)
+                    .and_then(|b| b.try_into().ok())
+                    .map_or(0, u32::from_le_bytes) as usize;
+                if let Some(b) = bytes.get_mut(at + len - 4) {
+                    *b ^= 0x10;
+                }
+            }
+            let path = dir.path().join(format!("damaged-{name}"));
+            std::fs::write(&path, &bytes).ok();
+            path
         };
-        assert_eq!(a.offset, b.offset);
+        let half = cut("zeek_smb2.pcap", |n| n / 2, false);
+        // A pcapng block whose trailing length is wrong, half-way in.
+        let ng = cut("ndpi_http_user_agent.pcapng", |n| n, true);
+        let ok = pcaps.join("zeek_dhcp.pcap");
+        let inputs = [
+            vec![half.clone()],
+            vec![ng.clone()],
+            // Reading stops at the damaged file: the one after is not read.
+            vec![ok.clone(), half, ok.clone()],
+            vec![ok.clone(), ng, ok],
+        ];
+        for files in &inputs {
+            let one = crate::analyze_files(files, &Options::default());
+            assert!(
+                matches!(one.error, Some(Error::Capture(_))),
+                "{files:?} stop with a capture error: {:?}",
+                one.error
+            );
+            for region in [REGION, 4096, 1000] {
+                for threads in [2, 3] {
+                    let opts = Options { threads, ..Options::default() };
+                    let many = analyze_in_regions(files, &opts, region);
+                    same(
+                        &one,
+                        &many,
+                        &format!("{files:?}, {threads} workers, {region}-byte regions"),
+                    );
+                }
+            }
+        }
     }
 }
