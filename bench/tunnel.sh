@@ -8,7 +8,9 @@
 #   idle        gateway RSS before/after IDLE (10,000) idle tunnelled
 #               connections, and /healthz latency while they are held.
 # Usage: bash bench/tunnel.sh   (SECS=10 per iperf3 run, IDLE=10000,
-#   KEEP_LOG=FILE keeps the server's log, PERF=DIR profiles ours under iperf3)
+#   KEEP_LOG=FILE keeps the server's log, PERF=DIR profiles ours under iperf3,
+#   BIN=FILE runs that sekimori binary instead of the one built, e.g. a copy
+#   of the baseline to alternate with)
 # Bounded: build ≤ 60 min, each step ≤ 2 min. Prints a summary table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +30,7 @@ ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 work=$(mktemp -d /tmp/sekimori-bench-tunnel.XXXXXX)
 pids=()
 cleanup() {
+  [ -r "$work/connect.pids" ] && mapfile -t -O "${#pids[@]}" pids <"$work/connect.pids"
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   sleep 0.5
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
@@ -54,10 +57,10 @@ settle() { local left=$(( 30 - $(date +%s) % 30 )); [ "$left" -ge 8 ] || sleep $
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== building (bounded to 60 min)"
-timeout 3600 cargo build --release --locked -p sekimori-cli 2>&1 | tail -n 1
+[ -n "${BIN:-}" ] || timeout 3600 cargo build --release --locked -p sekimori-cli 2>&1 | tail -n 1
 timeout 3600 cargo build --release --locked -p sekimori-gateway --example tunnel_probe 2>&1 | tail -n 1
 target=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
-bin="$target/release/sekimori"
+bin="${BIN:-$target/release/sekimori}"
 probe="$target/release/examples/tunnel_probe"
 
 echo "== targets: iperf3 server and echo server"
@@ -95,7 +98,7 @@ ssh_fwd() { # cipher local-port target-port
 }
 gcm_iperf=$(free_port); gcm_echo=$(free_port); chacha_iperf=$(free_port); chacha_echo=$(free_port)
 ssh_fwd aes128-gcm@openssh.com "$gcm_iperf" "$iperf_port"; gcm_ssh_pid=${pids[-1]}
-ssh_fwd aes128-gcm@openssh.com "$gcm_echo" "$echo_port"
+ssh_fwd aes128-gcm@openssh.com "$gcm_echo" "$echo_port"; gcm_echo_pid=${pids[-1]}
 ssh_fwd chacha20-poly1305@openssh.com "$chacha_iperf" "$iperf_port"
 ssh_fwd chacha20-poly1305@openssh.com "$chacha_echo" "$echo_port"
 
@@ -146,7 +149,8 @@ grant() {
 plain=$(grant plain); recorded=$(grant recorded)
 connect() { # request port → local address (also records the connect pid)
   local out="$work/connect.$RANDOM"
-  "$bin" connect "$1" --port "$2" --json >"$out" 2>"$out.err" & pids+=($!)
+  # (A command substitution's pids+= is lost: its pid goes to a file.)
+  "$bin" connect "$1" --port "$2" --json >"$out" 2>"$out.err" & echo $! >>"$work/connect.pids"
   for _ in $(seq 200); do [ -s "$out" ] && break; sleep 0.05; done
   jq -r .listen "$out"
 }
@@ -191,7 +195,24 @@ echo "== latency (64-byte ping-pong) and opening (connect + 1-byte echo)"
 pp() { timeout 120 "$probe" pingpong "$1" 20000; }
 op() { timeout 120 "$probe" open "$1" 2000; }
 direct_pp=$(pp "127.0.0.1:$echo_port"); gcm_pp=$(pp "127.0.0.1:$gcm_echo"); ours_pp=$(pp "$t_echo")
-direct_op=$(op "127.0.0.1:$echo_port"); gcm_op=$(op "127.0.0.1:$gcm_echo"); ours_op=$(op "$t_echo")
+# CPU microseconds per opening: user + system time of the tunnel's two
+# processes (sekimori serve + connect / sshd + ssh) over the 2,000 openings.
+op_cpu() { # address pid...
+  local addr=$1 t0 t1 r; shift
+  t0=$(ticks "$@"); r=$(op "$addr"); t1=$(ticks "$@")
+  echo "$r" | jq -c --argjson us "$(( (t1 - t0) * 1000000 / $(getconf CLK_TCK) / 2000 ))" '. + {cpu_us: $us}'
+}
+echo_connect_pid=$(pgrep -f -- "connect $plain --port $echo_port" | head -n 1)
+direct_op=$(op "127.0.0.1:$echo_port")
+gcm_op=$(op_cpu "127.0.0.1:$gcm_echo" "$gcm_echo_pid" $(desc "$sshd_pid"))
+# PERF=DIR: the same for the openings (DIR/{serve,connect}-open.perf).
+if [ -n "${PERF:-}" ]; then
+  perf record --call-graph dwarf,32768 -F 2000 -p "$server_pid" -o "$PERF/serve-open.perf" >/dev/null 2>&1 & perf_pids=($!)
+  perf record --call-graph dwarf,32768 -F 2000 -p "$echo_connect_pid" -o "$PERF/connect-open.perf" >/dev/null 2>&1 & perf_pids+=($!)
+  sleep 1
+fi
+ours_op=$(op_cpu "$t_echo" "$server_pid" "$echo_connect_pid")
+if [ -n "${PERF:-}" ]; then kill -INT "${perf_pids[@]}"; wait "${perf_pids[@]}" || true; fi
 
 echo "== idle: $idle tunnelled connections held"
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
@@ -218,6 +239,7 @@ cat <<EOF
 | CPU seconds per GB (serve + connect / sshd + ssh) | $ours_cpu | $gcm_cpu | - | - | $(ratio "$ours_cpu" "$gcm_cpu") |
 | ping-pong p50 / p99, µs | $(j "$ours_pp" p50_us) / $(j "$ours_pp" p99_us) | $(j "$gcm_pp" p50_us) / $(j "$gcm_pp" p99_us) | - | $(j "$direct_pp" p50_us) / $(j "$direct_pp" p99_us) | $(ratio "$(j "$ours_pp" p50_us)" "$(j "$gcm_pp" p50_us)") / $(ratio "$(j "$ours_pp" p99_us)" "$(j "$gcm_pp" p99_us)") |
 | open (connect + 1-byte echo) p50 / p99, µs | $(j "$ours_op" p50_us) / $(j "$ours_op" p99_us) | $(j "$gcm_op" p50_us) / $(j "$gcm_op" p99_us) | - | $(j "$direct_op" p50_us) / $(j "$direct_op" p99_us) | $(ratio "$(j "$ours_op" p50_us)" "$(j "$gcm_op" p50_us)") |
+| CPU µs per opening (serve + connect / sshd + ssh) | $(j "$ours_op" cpu_us) | $(j "$gcm_op" cpu_us) | - | - | $(ratio "$(j "$ours_op" cpu_us)" "$(j "$gcm_op" cpu_us)") |
 | first connection after \`connect\` starts, µs | $first_open (connect start → answer: $(( (first_echo_end - first_echo_start) / 1000000 )) ms) | | | | |
 | \`sekimori login\` (password + TOTP + key), ms | $(( (t_login1 - t_login0) / 1000000 )) | | | | |
 | idle tunnelled connections held | $(j "$idle_line" held) (alive at end: $(j "$idle_end" alive)) | | | | |

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 
 use sekimori_audit::AuditEvent;
 use sekimori_store::{
@@ -30,7 +30,7 @@ use crate::protocol::{
 use crate::recording::{
     Direction, FILE_EXTENSION, Recorder, RecordingConfig, RecordingHeader, read_recording,
 };
-use crate::tunnel::{self, GatewaySide, Msg};
+use crate::tunnel::{self, GatewaySide};
 
 /// How long live connections survive a store that cannot be read (their
 /// permissions cannot be re-checked) before they are closed.
@@ -630,30 +630,24 @@ impl Gateway {
         }
     }
 
-    /// Authorises an `OPEN` (stream `stream` of a tunnel) and connects it;
-    /// answers the tunnel's driver. A refusal is audited here.
+    /// Authorises an `OPEN` of a tunnel and connects it to its device; a
+    /// refusal is audited here. Runs inside the tunnel's driver task (no
+    /// task hop on the way to the device or back); a result the driver
+    /// cannot use any more goes to [`Gateway::finish_conn`].
     pub(crate) async fn open_conn(
         self: Arc<Self>,
         ctx: Arc<TunnelCtx>,
-        stream: u32,
         request: AccessRequestId,
         port: u16,
         peer: SocketAddr,
-        tx: mpsc::UnboundedSender<Msg>,
-    ) {
-        let result = match self.authorise(&ctx, request, port, peer).await {
+    ) -> Result<(Box<Opened>, TcpStream), RefusalCode> {
+        match self.authorise(&ctx, request, port, peer).await {
             Ok(o) => Ok(o),
             Err(r) => {
                 let credential = Some(ctx.live.credential);
                 self.audit_refusal(peer, r.code, r.user, credential, r.request, r.port).await;
                 Err(r.code)
             }
-        };
-        if let Err(mpsc::error::SendError(Msg::Opened { result: Ok((o, _)), .. })) =
-            tx.send(Msg::Opened { stream, result })
-        {
-            // The tunnel ended meanwhile: so did the connection.
-            self.finish_conn(o, CloseReason::Client).await;
         }
     }
 

@@ -62,9 +62,6 @@ type CarryReply = oneshot::Sender<Result<(CarryEnd, u64, u64), ClientError>>;
 
 /// Messages to a tunnel's driver.
 pub(crate) enum Msg {
-    /// Gateway: the authorisation of an `OPEN` finished (with the
-    /// device's socket).
-    Opened { stream: u32, result: Result<(Box<Opened>, TcpStream), RefusalCode> },
     /// Gateway: the answer to a `GRANT` (JSON, or why not).
     GrantAnswer { stream: u32, result: Result<Vec<u8>, RefusalCode> },
     /// Client: carry a local connection.
@@ -83,6 +80,10 @@ enum Ready {
 }
 
 type ReadyFut = Abortable<Pin<Box<dyn std::future::Future<Output = Ready> + Send>>>;
+
+/// The outcome of an `OPEN`'s authorisation and device connect.
+type OpenResult = Result<(Box<Opened>, TcpStream), RefusalCode>;
+type OpeningFut = Pin<Box<dyn std::future::Future<Output = (u32, OpenResult)> + Send>>;
 
 /// Which end of a stream ended first, cleanly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +221,10 @@ struct State {
     max_streams: usize,
     streams: HashMap<u32, Stream>,
     ready: FuturesUnordered<ReadyFut>,
+    /// Gateway: `OPEN`s being authorised and connected, polled by the
+    /// driver itself (never aborted: a result nobody waits for any more is
+    /// finished, so its record is closed).
+    opening: FuturesUnordered<OpeningFut>,
     /// Plaintext frames to encrypt.
     out: Vec<u8>,
     tunnel_send: u64,
@@ -298,6 +303,7 @@ pub(crate) fn new_driver(
         max_streams,
         streams: HashMap::new(),
         ready: FuturesUnordered::new(),
+        opening: FuturesUnordered::new(),
         out: Vec::new(),
         tunnel_send: u64::from(protocol::TUNNEL_WINDOW),
         tunnel_recv_left: u64::from(protocol::TUNNEL_WINDOW),
@@ -354,6 +360,20 @@ impl Driver {
             // A connection cut with its tunnel: its own kill reason, the
             // tunnel's, or the client's going away.
             self.st.close_stream(id, killed.unwrap_or(CloseReason::Client), None);
+        }
+        let opening = std::mem::take(&mut self.st.opening);
+        if let (false, Some(gw)) = (opening.is_empty(), self.st.gw.clone()) {
+            // Connections authorised after their tunnel ended: closed and
+            // recorded as such.
+            let reason = killed.unwrap_or(CloseReason::Client);
+            tokio::spawn(async move {
+                let mut opening = opening;
+                while let Some((_, result)) = opening.next().await {
+                    if let Ok((o, _)) = result {
+                        gw.finish_conn(o, reason).await;
+                    }
+                }
+            });
         }
         for (_, reply) in self.st.client_grants() {
             let _ = reply.send(Err(ClientError::Protocol("the tunnel closed".into())));
@@ -429,6 +449,9 @@ impl Driver {
                         }
                         Err(_aborted) => {}
                     }
+                }
+                Some((stream, result)) = self.st.opening.next(), if !self.st.opening.is_empty() => {
+                    self.st.on_opened(stream, result);
                 }
                 msg = self.msgs.recv(), if !self.handles_gone => match msg {
                     Some(msg) => self.st.on_msg(msg),
@@ -1096,11 +1119,13 @@ impl State {
             s.queue.push_back(Bytes::copy_from_slice(first));
         }
         self.streams.insert(stream, s);
-        if let (Some(side), Some(tx)) = (self.gateway(), self.tx.clone()) {
+        if let Some(side) = self.gateway() {
             let gw = side.gw.clone();
             let ctx = side.ctx.clone();
             let peer = side.peer;
-            tokio::spawn(async move { gw.open_conn(ctx, stream, request, port, peer, tx).await });
+            self.opening.push(Box::pin(async move {
+                (stream, gw.open_conn(ctx, request, port, peer).await)
+            }));
         }
         Ok(())
     }
@@ -1174,7 +1199,6 @@ impl State {
 
     fn on_msg(&mut self, msg: Msg) {
         match msg {
-            Msg::Opened { stream, result } => self.on_opened(stream, result),
             Msg::GrantAnswer { stream, result } => {
                 if let Role::Gateway { grants, .. } = &mut self.role {
                     *grants = grants.saturating_sub(1);
@@ -1200,7 +1224,7 @@ impl State {
         }
     }
 
-    fn on_opened(&mut self, stream: u32, result: Result<(Box<Opened>, TcpStream), RefusalCode>) {
+    fn on_opened(&mut self, stream: u32, result: OpenResult) {
         let Some(s) = self.streams.get_mut(&stream) else {
             // The client gave up on it meanwhile.
             if let Ok(o) = result

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use rustls::ServerConfig;
-use rustls::crypto::aws_lc_rs as provider;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::OffsetDateTime;
@@ -67,8 +66,9 @@ pub fn first_cert_der(cert_pem: &[u8]) -> Result<CertificateDer<'static>, TlsErr
         .ok_or(TlsError::Pem { what: "certificate", expected: "CERTIFICATE" })
 }
 
-/// A TLS 1.3-only server configuration (aws-lc-rs provider) for the given
-/// PEM chain and key, offering `alpn` in order.
+/// A TLS 1.3-only server configuration (aws-lc-rs, AES-128-GCM preferred:
+/// see [`sekimori_gateway::client::tls_provider`]) for the given PEM chain
+/// and key, offering `alpn` in order.
 pub fn server_config(
     cert_pem: &[u8],
     key_pem: &[u8],
@@ -81,10 +81,11 @@ pub fn server_config(
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|_| TlsError::Pem { what: "private key", expected: "PRIVATE KEY" })?;
-    let mut cfg = ServerConfig::builder_with_provider(Arc::new(provider::default_provider()))
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+    let mut cfg =
+        ServerConfig::builder_with_provider(Arc::new(sekimori_gateway::client::tls_provider()))
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?;
     cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(cfg))
 }

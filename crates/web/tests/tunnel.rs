@@ -938,6 +938,20 @@ async fn happy_path(h: &Harness) {
 // 2. Window end under traffic
 // ---------------------------------------------------------------------------
 
+/// Both ends prefer AES-128-GCM (aws-lc-rs's default order would give
+/// AES-256-GCM), over TLS 1.3 only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tunnel_negotiates_tls13_with_aes_128_gcm() {
+    let h = harness().await;
+    let tls = raw_tls(&h).await;
+    let conn = tls.get_ref().1;
+    assert_eq!(conn.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
+    assert_eq!(
+        conn.negotiated_cipher_suite().map(|s| s.suite()),
+        Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_window_end_closes_a_busy_connection_within_a_second() {
     let h = harness().await;
