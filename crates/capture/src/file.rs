@@ -284,13 +284,21 @@ const BLOCK_EPB: u32 = 6;
 impl<R: Read> CaptureFile<R> {
     /// Reads a capture from any reader; `name` is the file named in errors.
     pub fn from_reader(name: impl AsRef<Path>, src: R) -> Result<CaptureFile<R>, CaptureError> {
-        let mut f = CaptureFile {
-            path: name.as_ref().to_path_buf(),
+        let mut f = CaptureFile::new(name.as_ref(), src, vec![0; READ_SIZE], 0, 0);
+        f.read_file_header()?;
+        Ok(f)
+    }
+
+    /// A reader with `buf[..end]` holding the file's bytes from `base` on,
+    /// before any header is read.
+    fn new(name: &Path, src: R, buf: Vec<u8>, end: usize, base: u64) -> CaptureFile<R> {
+        CaptureFile {
+            path: name.to_path_buf(),
             src,
-            buf: vec![0; READ_SIZE],
+            buf,
             pos: 0,
-            end: 0,
-            base: 0,
+            end,
+            base,
             eof: false,
             done: false,
             state: State::Pcap {
@@ -305,9 +313,7 @@ impl<R: Read> CaptureFile<R> {
             grow_only: false,
             file_len: u64::MAX,
             skip_to: None,
-        };
-        f.read_file_header()?;
-        Ok(f)
+        }
     }
 
     /// A reader of one region of a capture of `file_len` bytes: `buf`
@@ -330,28 +336,10 @@ impl<R: Read> CaptureFile<R> {
         file_len: u64,
     ) -> Result<CaptureFile<R>, CaptureError> {
         let end = buf.len();
-        let mut f = CaptureFile {
-            path: name.as_ref().to_path_buf(),
-            src,
-            buf,
-            pos: 0,
-            end,
-            base,
-            eof: false,
-            done: false,
-            state: State::Pcap {
-                big_endian: false,
-                nanos: false,
-                modified: false,
-                link: LinkType::Ethernet,
-            },
-            last_ts: Timestamp(0),
-            lent_at: 0,
-            limit,
-            grow_only: true,
-            file_len,
-            skip_to: None,
-        };
+        let mut f = CaptureFile::new(name.as_ref(), src, buf, end, base);
+        f.limit = limit;
+        f.grow_only = true;
+        f.file_len = file_len;
         match from {
             None => f.read_file_header()?,
             Some(r) => {
