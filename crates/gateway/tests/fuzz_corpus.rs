@@ -11,41 +11,20 @@ use sekimori_gateway::mux;
 
 #[path = "../../../fuzz/src/tunnel_entry.rs"]
 mod entry;
+#[path = "../../../fuzz/src/replay.rs"]
+mod replay;
 
 use std::path::{Path, PathBuf};
 
 use sekimori_types::AccessRequestId;
 
 fn corpus_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target)
-}
-
-fn corpus(target: &str) -> Vec<PathBuf> {
-    let dir = corpus_dir(target);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
+    replay::corpus_dir(env!("CARGO_MANIFEST_DIR"), target)
 }
 
 #[test]
 fn every_corpus_file_replays_through_its_entry_point() {
-    for (name, run) in entry::TARGETS {
-        let files = corpus(name);
-        assert!(files.len() >= 8, "{name} has {} corpus files", files.len());
-        for f in files {
-            let data = std::fs::read(&f).unwrap();
-            run(&data);
-            if data.len() <= 4096 {
-                for end in 0..data.len() {
-                    run(&data[..end]);
-                }
-            }
-        }
-    }
+    replay::replay_all(env!("CARGO_MANIFEST_DIR"), entry::TARGETS, 8, 4096);
 }
 
 #[test]

@@ -10,6 +10,8 @@
 
 #[path = "../../../fuzz/src/lib.rs"]
 mod entry;
+#[path = "../../../fuzz/src/replay.rs"]
+mod replay;
 mod support;
 
 use std::collections::BTreeMap;
@@ -23,34 +25,12 @@ fn fuzz_dir() -> PathBuf {
 }
 
 fn corpus_files(target: &str) -> Vec<PathBuf> {
-    let dir = fuzz_dir().join("corpus").join(target);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
+    replay::corpus(env!("CARGO_MANIFEST_DIR"), target)
 }
 
 #[test]
 fn every_corpus_file_replays_through_its_entry_point() {
-    let mut total = 0;
-    for (name, run) in entry::TARGETS {
-        let files = corpus_files(name);
-        assert!(!files.is_empty(), "{name}: empty corpus");
-        for f in &files {
-            let data = std::fs::read(f).unwrap();
-            run(&data);
-            // Every prefix of a seed too: where a real input ends early.
-            if data.len() <= 512 {
-                for n in 0..data.len() {
-                    run(&data[..n]);
-                }
-            }
-        }
-        total += files.len();
-    }
+    let total = replay::replay_all(env!("CARGO_MANIFEST_DIR"), entry::TARGETS, 1, 512);
     assert!(total >= 200, "{total} corpus files");
 }
 
