@@ -526,7 +526,7 @@ impl<R: Read> CaptureFile<R> {
     /// The next packet, lent until the next call; `None` at the end of the
     /// file (or after a fatal error).
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
-        if self.done || self.at_limit() {
+        if self.done {
             return Ok(None);
         }
         match self.state {
@@ -545,6 +545,9 @@ impl<R: Read> CaptureFile<R> {
         modified: bool,
         link: LinkType,
     ) -> Result<Option<RawPacket<'_>>, CaptureError> {
+        if self.at_limit() {
+            return Ok(None);
+        }
         let hlen = if modified { 24 } else { 16 };
         let at = self.offset();
         let have = self.fill(hlen)?;
