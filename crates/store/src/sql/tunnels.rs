@@ -26,8 +26,8 @@ use crate::sql::sessions::{SESSION_COLS, decode_session};
 use crate::sql::users::{fetch_user, load_user};
 use crate::writer::WriteTx;
 use crate::{
-    AuditCtx, NewTunnelSession, Session, Store, StoreError, TunnelAuthz, TunnelSessionEnd,
-    TunnelSessionFilter,
+    AuditCtx, NewTunnelSession, Session, Store, StoreError, TunnelAuthz, TunnelRecord,
+    TunnelSessionEnd, TunnelSessionFilter,
 };
 
 /// Length of an Ed25519 public key.
@@ -39,6 +39,37 @@ const TUNNEL_SESSION_COLS: &str = "id, request_id, user_id, username, company, c
      asset_id, asset_name, port, client_addr, target_addr, started_at, ended_at, bytes_up, \
      bytes_down, close_reason, recorded, recording_file, recording_file_bytes, recording_sha256, \
      recording_recorded_bytes, recording_truncated";
+
+/// Inserts a session row, started at `$6` and ended too when `$13` is not
+/// NULL, in one statement (it runs for every tunnelled connection): the
+/// row is written only if the request is the user's and names the asset;
+/// the names come from their rows. Whether the grant allows the connection
+/// is the gateway's decision, made on `tunnel_authz`.
+const INSERT_SESSION_SQL: &str = "INSERT INTO tunnel_sessions (id, request_id, user_id, \
+     username, company, credential_id, asset_id, asset_name, port, client_addr, target_addr, \
+     started_at, recorded, bytes_up, bytes_down, ended_at, close_reason, recording_file, \
+     recording_file_bytes, recording_sha256, recording_recorded_bytes, recording_truncated) \
+     SELECT $1, r.id, u.id, u.username, u.company, $2, a.id, a.name, $3, $4, $5, $6, $7, \
+     $11, $12, $13, $14, $15, $16, $17, $18, $19 \
+     FROM access_requests r JOIN users u ON u.id = r.requester_id \
+     JOIN assets a ON a.id = r.asset_id \
+     WHERE r.id = $8 AND r.requester_id = $9 AND r.asset_id = $10 \
+     RETURNING username, company, asset_name";
+
+/// Ends a session row once (`ended_at IS NULL`), never before its start;
+/// completed by a `RETURNING` clause.
+macro_rules! end_session_sql {
+    () => {
+        "UPDATE tunnel_sessions SET \
+     ended_at = CASE WHEN $2 < started_at THEN started_at ELSE $2 END, bytes_up = $3, \
+     bytes_down = $4, close_reason = $5, recording_file = $6, recording_file_bytes = $7, \
+     recording_sha256 = $8, recording_recorded_bytes = $9, recording_truncated = $10 \
+     WHERE id = $1 AND ended_at IS NULL"
+    };
+}
+
+/// [`end_session_sql`] returning the request (for the audit event).
+const END_SESSION_RETURNING_REQUEST: &str = concat!(end_session_sql!(), " RETURNING request_id");
 
 fn decode_credential(row: &AnyRow) -> Result<TunnelCredential> {
     let c = Cols::new(row, "tunnel_credentials");
@@ -285,65 +316,19 @@ impl TunnelRepo for Store {
         self.write(move |tx| {
             Box::pin(async move {
                 let now = from_micros(tx.now_micros());
-                // One statement (it runs for every tunnelled connection):
-                // the row is written only if the request is the user's and
-                // names the asset; the names come from their rows. Whether
-                // the grant allows this connection is the gateway's
-                // decision, made on `tunnel_authz`.
-                let row = sqlx::query(
-                    "INSERT INTO tunnel_sessions (id, request_id, user_id, username, company, \
-                     credential_id, asset_id, asset_name, port, client_addr, target_addr, \
-                     started_at, bytes_up, bytes_down, recorded) \
-                     SELECT $1, r.id, u.id, u.username, u.company, $2, a.id, a.name, $3, $4, $5, \
-                     $6, 0, 0, $7 \
-                     FROM access_requests r JOIN users u ON u.id = r.requester_id \
-                     JOIN assets a ON a.id = r.asset_id \
-                     WHERE r.id = $8 AND r.requester_id = $9 AND r.asset_id = $10 \
-                     RETURNING username, company, asset_name",
-                )
-                .bind(new.id.to_string())
-                .bind(new.credential.to_string())
-                .bind(i64::from(new.port))
-                .bind(new.client_addr.to_string())
-                .bind(new.target_addr.to_string())
-                .bind(micros(now))
-                .bind(i64::from(new.recorded))
-                .bind(new.request.to_string())
-                .bind(new.user.to_string())
-                .bind(new.asset.to_string())
-                .fetch_optional(tx.conn())
-                .await
-                .map_err(on_write("tunnel_session", "id"))?;
-                let Some(row) = row else {
+                let Some(names) = insert_session(tx, &new, now, None).await? else {
                     return Err(why_not_opened(tx, &new).await);
                 };
-                const T: &str = "tunnel_sessions";
-                let c = Cols::new(&row, T);
-                let username = Username::parse(&c.string("username")?)
-                    .map_err(|e| StoreError::corrupt(T, "username", e.reason))?;
-                let (company, asset_name) = (c.opt_label("company")?, c.label("asset_name")?);
-                tx.audit(
-                    &ctx,
-                    AuditEvent::TunnelOpened {
-                        tunnel_session: new.id,
-                        request: new.request,
-                        user: new.user,
-                        asset: new.asset,
-                        port: new.port,
-                        client: new.client_addr.to_string(),
-                        target: new.target_addr.to_string(),
-                        recorded: new.recorded,
-                    },
-                );
+                tx.audit(&ctx, opened_event(&new));
                 Ok(TunnelSession {
                     id: new.id,
                     request: new.request,
                     user: new.user,
-                    username,
-                    company,
+                    username: names.username,
+                    company: names.company,
                     credential: new.credential,
                     asset: new.asset,
-                    asset_name,
+                    asset_name: names.asset_name,
                     port: new.port,
                     client_addr: new.client_addr,
                     target_addr: new.target_addr,
@@ -370,57 +355,36 @@ impl TunnelRepo for Store {
         let (ctx, end) = (ctx.clone(), end.clone());
         self.write(move |tx| {
             Box::pin(async move {
-                let s = fetch_tunnel_session(tx.conn(), id)
-                    .await?
-                    .ok_or_else(|| StoreError::not_found("tunnel_session", id))?;
-                if s.ended_at.is_some() {
-                    return Err(StoreError::invalid("state", "ended"));
-                }
                 let now = from_micros(tx.now_micros());
-                let rec = row.recording.as_ref();
-                let done = sqlx::query(
-                    "UPDATE tunnel_sessions SET ended_at = $2, bytes_up = $3, bytes_down = $4, \
-                     close_reason = $5, recording_file = $6, recording_file_bytes = $7, \
-                     recording_sha256 = $8, recording_recorded_bytes = $9, \
-                     recording_truncated = $10 WHERE id = $1 AND ended_at IS NULL",
-                )
-                .bind(id.to_string())
-                .bind(micros(now))
-                .bind(row.bytes_up)
-                .bind(row.bytes_down)
-                .bind(end.reason.as_str())
-                .bind(rec.map(|r| r.0.clone()))
-                .bind(rec.map(|r| r.1))
-                .bind(rec.map(|r| r.2.clone()))
-                .bind(rec.map(|r| r.3))
-                .bind(rec.map(|r| i64::from(r.4)))
-                .execute(tx.conn())
-                .await?;
-                if done.rows_affected() != 1 {
-                    return Err(StoreError::invalid("state", "ended"));
+                let sql = format!("{} RETURNING {TUNNEL_SESSION_COLS}", end_session_sql!());
+                let Some(s) = end_session(tx, AssertSqlSafe(sql), id, &row, &end, now).await?
+                else {
+                    return Err(why_not_ended(tx, id).await);
+                };
+                let s = decode_tunnel_session(&s)?;
+                tx.audit(&ctx, closed_event(id, s.request, &end));
+                Ok(s)
+            })
+        })
+        .await
+    }
+
+    async fn record_tunnel_sessions(
+        &self,
+        ctx: &AuditCtx,
+        records: Vec<TunnelRecord>,
+    ) -> Result<Vec<Result<()>>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ctx = ctx.clone();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let mut results = Vec::with_capacity(records.len());
+                for record in &records {
+                    results.push(write_record(tx, &ctx, record).await?);
                 }
-                let recording = end.recording.as_ref();
-                tx.audit(
-                    &ctx,
-                    AuditEvent::TunnelClosed {
-                        tunnel_session: id,
-                        request: s.request,
-                        bytes_up: end.bytes_up,
-                        bytes_down: end.bytes_down,
-                        reason: end.reason,
-                        recording_sha256: recording.map(|r| r.sha256.clone()),
-                        recorded_bytes: recording.map(|r| r.recorded_bytes),
-                        recording_truncated: recording.map(|r| r.truncated),
-                    },
-                );
-                Ok(TunnelSession {
-                    ended_at: Some(now),
-                    bytes_up: end.bytes_up,
-                    bytes_down: end.bytes_down,
-                    close_reason: Some(end.reason),
-                    recording: end.recording,
-                    ..s
-                })
+                Ok(results)
             })
         })
         .await
@@ -464,6 +428,172 @@ impl TunnelRepo for Store {
         }
         let rows = q.bind(i64::from(limit)).fetch_all(self.reader()).await?;
         rows.iter().map(decode_tunnel_session).collect()
+    }
+}
+
+/// The names a session row copied from the user's and the asset's rows.
+struct SessionNames {
+    username: Username,
+    company: Option<sekimori_types::Label>,
+    asset_name: sekimori_types::Label,
+}
+
+/// Inserts the row of `new` (see [`INSERT_SESSION_SQL`]); `None` if
+/// nothing was written.
+async fn insert_session(
+    tx: &mut WriteTx<'_>,
+    new: &NewTunnelSession,
+    started_at: OffsetDateTime,
+    end: Option<(&EndRow, &TunnelSessionEnd, OffsetDateTime)>,
+) -> Result<Option<SessionNames>> {
+    let started = micros(started_at);
+    let rec = end.and_then(|e| e.0.recording.as_ref());
+    let row = sqlx::query(INSERT_SESSION_SQL)
+        .bind(new.id.to_string())
+        .bind(new.credential.to_string())
+        .bind(i64::from(new.port))
+        .bind(new.client_addr.to_string())
+        .bind(new.target_addr.to_string())
+        .bind(started)
+        .bind(i64::from(new.recorded))
+        .bind(new.request.to_string())
+        .bind(new.user.to_string())
+        .bind(new.asset.to_string())
+        .bind(end.map_or(0, |e| e.0.bytes_up))
+        .bind(end.map_or(0, |e| e.0.bytes_down))
+        .bind(end.map(|e| micros(e.2).max(started)))
+        .bind(end.map(|e| e.1.reason.as_str()))
+        .bind(rec.map(|r| r.0.clone()))
+        .bind(rec.map(|r| r.1))
+        .bind(rec.map(|r| r.2.clone()))
+        .bind(rec.map(|r| r.3))
+        .bind(rec.map(|r| i64::from(r.4)))
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(on_write("tunnel_session", "id"))?;
+    let Some(row) = row else { return Ok(None) };
+    const T: &str = "tunnel_sessions";
+    let c = Cols::new(&row, T);
+    Ok(Some(SessionNames {
+        username: Username::parse(&c.string("username")?)
+            .map_err(|e| StoreError::corrupt(T, "username", e.reason))?,
+        company: c.opt_label("company")?,
+        asset_name: c.label("asset_name")?,
+    }))
+}
+
+/// Ends the row of `id` (`end_session_sql!`, completed by `sql`'s
+/// `RETURNING`); `None` if it is not there or already ended.
+async fn end_session<'q>(
+    tx: &mut WriteTx<'_>,
+    sql: impl sqlx::SqlSafeStr + 'q,
+    id: TunnelSessionId,
+    row: &EndRow,
+    end: &TunnelSessionEnd,
+    at: OffsetDateTime,
+) -> Result<Option<AnyRow>> {
+    let rec = row.recording.as_ref();
+    let r = sqlx::query(sql)
+        .bind(id.to_string())
+        .bind(micros(at))
+        .bind(row.bytes_up)
+        .bind(row.bytes_down)
+        .bind(end.reason.as_str())
+        .bind(rec.map(|r| r.0.clone()))
+        .bind(rec.map(|r| r.1))
+        .bind(rec.map(|r| r.2.clone()))
+        .bind(rec.map(|r| r.3))
+        .bind(rec.map(|r| i64::from(r.4)))
+        .fetch_optional(tx.conn())
+        .await?;
+    Ok(r)
+}
+
+fn opened_event(new: &NewTunnelSession) -> AuditEvent {
+    AuditEvent::TunnelOpened {
+        tunnel_session: new.id,
+        request: new.request,
+        user: new.user,
+        asset: new.asset,
+        port: new.port,
+        client: new.client_addr.to_string(),
+        target: new.target_addr.to_string(),
+        recorded: new.recorded,
+    }
+}
+
+fn closed_event(
+    id: TunnelSessionId,
+    request: AccessRequestId,
+    end: &TunnelSessionEnd,
+) -> AuditEvent {
+    let recording = end.recording.as_ref();
+    AuditEvent::TunnelClosed {
+        tunnel_session: id,
+        request,
+        bytes_up: end.bytes_up,
+        bytes_down: end.bytes_down,
+        reason: end.reason,
+        recording_sha256: recording.map(|r| r.sha256.clone()),
+        recorded_bytes: recording.map(|r| r.recorded_bytes),
+        recording_truncated: recording.map(|r| r.truncated),
+    }
+}
+
+/// Writes one record of `record_tunnel_sessions`: `Ok(Err(_))` if it
+/// cannot be written (nothing of it was), `Err` if a statement failed
+/// (which fails the whole job: on PostgreSQL the transaction is aborted).
+async fn write_record(
+    tx: &mut WriteTx<'_>,
+    ctx: &AuditCtx,
+    record: &TunnelRecord,
+) -> Result<Result<()>> {
+    match record {
+        TunnelRecord::Opened { new, at } => {
+            if new.port == 0 {
+                return Ok(Err(StoreError::invalid("port", "out_of_range")));
+            }
+            if insert_session(tx, new, *at, None).await?.is_none() {
+                return Ok(Err(why_not_opened(tx, new).await));
+            }
+            tx.audit(ctx, opened_event(new));
+        }
+        TunnelRecord::Ended { id, end, at } => {
+            let row = match end_row(end) {
+                Ok(row) => row,
+                Err(e) => return Ok(Err(e)),
+            };
+            let sql = END_SESSION_RETURNING_REQUEST;
+            let Some(r) = end_session(tx, sql, *id, &row, end, *at).await? else {
+                return Ok(Err(why_not_ended(tx, *id).await));
+            };
+            let request = Cols::new(&r, "tunnel_sessions").parse("request_id")?;
+            tx.audit(ctx, closed_event(*id, request, end));
+        }
+        TunnelRecord::OpenedAndEnded { new, opened_at, end, ended_at } => {
+            if new.port == 0 {
+                return Ok(Err(StoreError::invalid("port", "out_of_range")));
+            }
+            let row = match end_row(end) {
+                Ok(row) => row,
+                Err(e) => return Ok(Err(e)),
+            };
+            if insert_session(tx, new, *opened_at, Some((&row, end, *ended_at))).await?.is_none() {
+                return Ok(Err(why_not_opened(tx, new).await));
+            }
+            tx.audit(ctx, opened_event(new));
+            tx.audit(ctx, closed_event(new.id, new.request, end));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Why `end_session_sql!` wrote nothing (only read on this rare path).
+async fn why_not_ended(tx: &mut WriteTx<'_>, id: TunnelSessionId) -> StoreError {
+    match fetch_tunnel_session(tx.conn(), id).await {
+        Ok(Some(_)) => StoreError::invalid("state", "ended"),
+        Ok(None) => StoreError::not_found("tunnel_session", id),
+        Err(e) => e,
     }
 }
 
