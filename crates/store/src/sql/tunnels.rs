@@ -5,6 +5,7 @@
 //! A record copies the user's name and company and the asset's name when it
 //! opens, so it still says who reached what after either changes or goes.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use sqlx::any::AnyRow;
@@ -40,21 +41,8 @@ const TUNNEL_SESSION_COLS: &str = "id, request_id, user_id, username, company, c
      bytes_down, close_reason, recorded, recording_file, recording_file_bytes, recording_sha256, \
      recording_recorded_bytes, recording_truncated";
 
-/// Inserts a session row, started at `$6` and ended too when `$13` is not
-/// NULL, in one statement (it runs for every tunnelled connection): the
-/// row is written only if the request is the user's and names the asset;
-/// the names come from their rows. Whether the grant allows the connection
-/// is the gateway's decision, made on `tunnel_authz`.
-const INSERT_SESSION_SQL: &str = "INSERT INTO tunnel_sessions (id, request_id, user_id, \
-     username, company, credential_id, asset_id, asset_name, port, client_addr, target_addr, \
-     started_at, recorded, bytes_up, bytes_down, ended_at, close_reason, recording_file, \
-     recording_file_bytes, recording_sha256, recording_recorded_bytes, recording_truncated) \
-     SELECT $1, r.id, u.id, u.username, u.company, $2, a.id, a.name, $3, $4, $5, $6, $7, \
-     $11, $12, $13, $14, $15, $16, $17, $18, $19 \
-     FROM access_requests r JOIN users u ON u.id = r.requester_id \
-     JOIN assets a ON a.id = r.asset_id \
-     WHERE r.id = $8 AND r.requester_id = $9 AND r.asset_id = $10 \
-     RETURNING username, company, asset_name";
+/// Most session rows in one `INSERT` (19 parameters each).
+const SESSION_INSERT_CHUNK: usize = 32;
 
 /// Ends a session row once (`ended_at IS NULL`), never before its start;
 /// completed by a `RETURNING` clause.
@@ -316,7 +304,8 @@ impl TunnelRepo for Store {
         self.write(move |tx| {
             Box::pin(async move {
                 let now = from_micros(tx.now_micros());
-                let Some(names) = insert_session(tx, &new, now, None).await? else {
+                let row = NewRow { new: &new, started_at: now, end: None };
+                let Some(names) = insert_sessions(tx, &[row]).await?.remove(&new.id) else {
                     return Err(why_not_opened(tx, &new).await);
                 };
                 tx.audit(&ctx, opened_event(&new));
@@ -378,16 +367,7 @@ impl TunnelRepo for Store {
             return Ok(Vec::new());
         }
         let ctx = ctx.clone();
-        self.write(move |tx| {
-            Box::pin(async move {
-                let mut results = Vec::with_capacity(records.len());
-                for record in &records {
-                    results.push(write_record(tx, &ctx, record).await?);
-                }
-                Ok(results)
-            })
-        })
-        .await
+        self.write(move |tx| Box::pin(async move { write_records(tx, &ctx, &records).await })).await
     }
 
     async fn tunnel_session(&self, id: TunnelSessionId) -> Result<TunnelSession> {
@@ -438,48 +418,89 @@ struct SessionNames {
     asset_name: sekimori_types::Label,
 }
 
-/// Inserts the row of `new` (see [`INSERT_SESSION_SQL`]); `None` if
-/// nothing was written.
-async fn insert_session(
-    tx: &mut WriteTx<'_>,
-    new: &NewTunnelSession,
+/// A session row to insert: the connection, when it opened, and its end
+/// when it ended before the row was written.
+struct NewRow<'r> {
+    new: &'r NewTunnelSession,
     started_at: OffsetDateTime,
-    end: Option<(&EndRow, &TunnelSessionEnd, OffsetDateTime)>,
-) -> Result<Option<SessionNames>> {
-    let started = micros(started_at);
-    let rec = end.and_then(|e| e.0.recording.as_ref());
-    let row = sqlx::query(INSERT_SESSION_SQL)
-        .bind(new.id.to_string())
-        .bind(new.credential.to_string())
-        .bind(i64::from(new.port))
-        .bind(new.client_addr.to_string())
-        .bind(new.target_addr.to_string())
-        .bind(started)
-        .bind(i64::from(new.recorded))
-        .bind(new.request.to_string())
-        .bind(new.user.to_string())
-        .bind(new.asset.to_string())
-        .bind(end.map_or(0, |e| e.0.bytes_up))
-        .bind(end.map_or(0, |e| e.0.bytes_down))
-        .bind(end.map(|e| micros(e.2).max(started)))
-        .bind(end.map(|e| e.1.reason.as_str()))
-        .bind(rec.map(|r| r.0.clone()))
-        .bind(rec.map(|r| r.1))
-        .bind(rec.map(|r| r.2.clone()))
-        .bind(rec.map(|r| r.3))
-        .bind(rec.map(|r| i64::from(r.4)))
-        .fetch_optional(tx.conn())
-        .await
-        .map_err(on_write("tunnel_session", "id"))?;
-    let Some(row) = row else { return Ok(None) };
+    end: Option<(&'r EndRow, &'r TunnelSessionEnd, OffsetDateTime)>,
+}
+
+/// Inserts session rows in one statement (it runs for every group of
+/// tunnelled connections): a row is written only if its request is the
+/// user's and names the asset; the names come from their rows. Whether the
+/// grant allows the connection is the gateway's decision, made on
+/// `tunnel_authz`. Returns the names of the rows written, by id.
+async fn insert_sessions(
+    tx: &mut WriteTx<'_>,
+    rows: &[NewRow<'_>],
+) -> Result<HashMap<TunnelSessionId, SessionNames>> {
+    const PARAMS: usize = 19;
+    let mut sql = String::from(
+        "INSERT INTO tunnel_sessions (id, request_id, user_id, username, company, \
+         credential_id, asset_id, asset_name, port, client_addr, target_addr, started_at, \
+         recorded, bytes_up, bytes_down, ended_at, close_reason, recording_file, \
+         recording_file_bytes, recording_sha256, recording_recorded_bytes, recording_truncated) \
+         SELECT v.column1, r.id, u.id, u.username, u.company, v.column2, a.id, a.name, \
+         v.column3, v.column4, v.column5, v.column6, v.column7, v.column11, v.column12, \
+         v.column13, v.column14, v.column15, v.column16, v.column17, v.column18, v.column19 \
+         FROM (VALUES ",
+    );
+    for i in 0..rows.len() {
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        for p in 1..=PARAMS {
+            if p > 1 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", i * PARAMS + p));
+        }
+        sql.push(')');
+    }
+    sql.push_str(
+        ") AS v JOIN access_requests r ON r.id = v.column8 AND r.requester_id = v.column9 \
+         AND r.asset_id = v.column10 JOIN users u ON u.id = r.requester_id \
+         JOIN assets a ON a.id = r.asset_id RETURNING id, username, company, asset_name",
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for row in rows {
+        let (new, started) = (row.new, micros(row.started_at));
+        let end = row.end;
+        let rec = end.and_then(|e| e.0.recording.as_ref());
+        q = q
+            .bind(new.id.to_string())
+            .bind(new.credential.to_string())
+            .bind(i64::from(new.port))
+            .bind(new.client_addr.to_string())
+            .bind(new.target_addr.to_string())
+            .bind(started)
+            .bind(i64::from(new.recorded))
+            .bind(new.request.to_string())
+            .bind(new.user.to_string())
+            .bind(new.asset.to_string())
+            .bind(end.map_or(0, |e| e.0.bytes_up))
+            .bind(end.map_or(0, |e| e.0.bytes_down))
+            .bind(end.map(|e| micros(e.2).max(started)))
+            .bind(end.map(|e| e.1.reason.as_str()))
+            .bind(rec.map(|r| r.0.clone()))
+            .bind(rec.map(|r| r.1))
+            .bind(rec.map(|r| r.2.clone()))
+            .bind(rec.map(|r| r.3))
+            .bind(rec.map(|r| i64::from(r.4)));
+    }
+    let written = q.fetch_all(tx.conn()).await.map_err(on_write("tunnel_session", "id"))?;
     const T: &str = "tunnel_sessions";
-    let c = Cols::new(&row, T);
-    Ok(Some(SessionNames {
-        username: Username::parse(&c.string("username")?)
-            .map_err(|e| StoreError::corrupt(T, "username", e.reason))?,
-        company: c.opt_label("company")?,
-        asset_name: c.label("asset_name")?,
-    }))
+    let mut names = HashMap::with_capacity(written.len());
+    for row in &written {
+        let c = Cols::new(row, T);
+        let n = SessionNames {
+            username: Username::parse(&c.string("username")?)
+                .map_err(|e| StoreError::corrupt(T, "username", e.reason))?,
+            company: c.opt_label("company")?,
+            asset_name: c.label("asset_name")?,
+        };
+        names.insert(c.parse("id")?, n);
+    }
+    Ok(names)
 }
 
 /// Ends the row of `id` (`end_session_sql!`, completed by `sql`'s
@@ -540,52 +561,105 @@ fn closed_event(
     }
 }
 
-/// Writes one record of `record_tunnel_sessions`: `Ok(Err(_))` if it
-/// cannot be written (nothing of it was), `Err` if a statement failed
-/// (which fails the whole job: on PostgreSQL the transaction is aborted).
-async fn write_record(
+/// Writes the records of `record_tunnel_sessions`: the new rows (starts,
+/// alone or with their ends) in one statement per [`SESSION_INSERT_CHUNK`],
+/// then the ends of rows written before, one statement each; audited in
+/// the order of `records`. A record that cannot be written gets its error
+/// and writes nothing; `Err` if a statement failed (which fails the whole
+/// job: on PostgreSQL the transaction is aborted).
+async fn write_records(
     tx: &mut WriteTx<'_>,
     ctx: &AuditCtx,
-    record: &TunnelRecord,
-) -> Result<Result<()>> {
-    match record {
-        TunnelRecord::Opened { new, at } => {
-            if new.port == 0 {
-                return Ok(Err(StoreError::invalid("port", "out_of_range")));
+    records: &[TunnelRecord],
+) -> Result<Vec<Result<()>>> {
+    // Checked before any statement.
+    let mut results = Vec::with_capacity(records.len());
+    let mut ends = Vec::with_capacity(records.len());
+    for record in records {
+        let (new, end) = match record {
+            TunnelRecord::Opened { new, .. } => (Some(new), None),
+            TunnelRecord::Ended { end, .. } => (None, Some(end)),
+            TunnelRecord::OpenedAndEnded { new, end, .. } => (Some(new), Some(end)),
+        };
+        let checked = match (new, end) {
+            (Some(n), _) if n.port == 0 => Err(StoreError::invalid("port", "out_of_range")),
+            (_, Some(end)) => end_row(end).map(Some),
+            (_, None) => Ok(None),
+        };
+        match checked {
+            Ok(row) => {
+                results.push(Ok(()));
+                ends.push(row);
             }
-            if insert_session(tx, new, *at, None).await?.is_none() {
-                return Ok(Err(why_not_opened(tx, new).await));
+            Err(e) => {
+                results.push(Err(e));
+                ends.push(None);
             }
-            tx.audit(ctx, opened_event(new));
-        }
-        TunnelRecord::Ended { id, end, at } => {
-            let row = match end_row(end) {
-                Ok(row) => row,
-                Err(e) => return Ok(Err(e)),
-            };
-            let sql = END_SESSION_RETURNING_REQUEST;
-            let Some(r) = end_session(tx, sql, *id, &row, end, *at).await? else {
-                return Ok(Err(why_not_ended(tx, *id).await));
-            };
-            let request = Cols::new(&r, "tunnel_sessions").parse("request_id")?;
-            tx.audit(ctx, closed_event(*id, request, end));
-        }
-        TunnelRecord::OpenedAndEnded { new, opened_at, end, ended_at } => {
-            if new.port == 0 {
-                return Ok(Err(StoreError::invalid("port", "out_of_range")));
-            }
-            let row = match end_row(end) {
-                Ok(row) => row,
-                Err(e) => return Ok(Err(e)),
-            };
-            if insert_session(tx, new, *opened_at, Some((&row, end, *ended_at))).await?.is_none() {
-                return Ok(Err(why_not_opened(tx, new).await));
-            }
-            tx.audit(ctx, opened_event(new));
-            tx.audit(ctx, closed_event(new.id, new.request, end));
         }
     }
-    Ok(Ok(()))
+
+    // New rows.
+    let starts: Vec<usize> = (0..records.len())
+        .filter(|&i| results[i].is_ok() && !matches!(records[i], TunnelRecord::Ended { .. }))
+        .collect();
+    for chunk in starts.chunks(SESSION_INSERT_CHUNK) {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for &i in chunk {
+            match (&records[i], &ends[i]) {
+                (TunnelRecord::Opened { new, at }, _) => {
+                    rows.push(NewRow { new, started_at: *at, end: None });
+                }
+                (TunnelRecord::OpenedAndEnded { new, opened_at, end, ended_at }, Some(row)) => {
+                    rows.push(NewRow {
+                        new,
+                        started_at: *opened_at,
+                        end: Some((row, end, *ended_at)),
+                    });
+                }
+                _ => return Err(StoreError::Unavailable(None)),
+            }
+        }
+        let written = insert_sessions(tx, &rows).await?;
+        for (&i, row) in chunk.iter().zip(&rows) {
+            if !written.contains_key(&row.new.id) {
+                results[i] = Err(why_not_opened(tx, row.new).await);
+            }
+        }
+    }
+
+    // Ends of rows written before, in order.
+    let mut requests = vec![None; records.len()];
+    for (i, record) in records.iter().enumerate() {
+        let (TunnelRecord::Ended { id, end, at }, Ok(()), Some(row)) =
+            (record, &results[i], &ends[i])
+        else {
+            continue;
+        };
+        let sql = END_SESSION_RETURNING_REQUEST;
+        match end_session(tx, sql, *id, row, end, *at).await? {
+            Some(r) => requests[i] = Some(Cols::new(&r, "tunnel_sessions").parse("request_id")?),
+            None => results[i] = Err(why_not_ended(tx, *id).await),
+        }
+    }
+
+    for (i, record) in records.iter().enumerate() {
+        if results[i].is_err() {
+            continue;
+        }
+        match record {
+            TunnelRecord::Opened { new, .. } => tx.audit(ctx, opened_event(new)),
+            TunnelRecord::Ended { id, end, .. } => {
+                if let Some(request) = requests[i] {
+                    tx.audit(ctx, closed_event(*id, request, end));
+                }
+            }
+            TunnelRecord::OpenedAndEnded { new, end, .. } => {
+                tx.audit(ctx, opened_event(new));
+                tx.audit(ctx, closed_event(new.id, new.request, end));
+            }
+        }
+    }
+    Ok(results)
 }
 
 /// Why `end_session_sql!` wrote nothing (only read on this rare path).
