@@ -6,7 +6,8 @@
 //! gateway's decision, were most of an opening's CPU. So the gateway hands
 //! them to one task, [`RecordLog`], which gathers what arrives within
 //! [`crate::GatewayConfig::record_delay`] and writes it as one job
-//! (`TunnelRepo::record_tunnel_sessions`, one statement per record). A
+//! (`TunnelRepo::record_tunnel_sessions`: the new rows in one statement,
+//! each end of a row written before in one). A
 //! connection that ended before its start was written (most short ones) is
 //! written as one row.
 //!
