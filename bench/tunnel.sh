@@ -10,7 +10,9 @@
 # Usage: bash bench/tunnel.sh   (SECS=10 per iperf3 run, IDLE=10000,
 #   KEEP_LOG=FILE keeps the server's log, PERF=DIR profiles ours under iperf3,
 #   BIN=FILE runs that sekimori binary instead of the one built, e.g. a copy
-#   of the baseline to alternate with)
+#   of the baseline to alternate with; PROBE=FILE the same for tunnel_probe:
+#   with both, nothing is built; RECORD_DELAY_MS=N sets the gateway's
+#   record_delay_ms; THREADS=1 prints the per-thread split of an opening)
 # Bounded: build ≤ 60 min, each step ≤ 2 min. Prints a summary table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +36,8 @@ cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   sleep 0.5
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  # KEEP_LOG=FILE keeps the server's log (per-connection authz_us/setup_us).
+  # KEEP_LOG=FILE keeps the server's log (per-connection authz_us/setup_us
+  # with SEKIMORI_LOG=debug).
   if [ -n "${KEEP_LOG:-}" ]; then cp "$work/serve.err" "$KEEP_LOG" 2>/dev/null || true; fi
   rm -rf "$work"
 }
@@ -58,10 +61,10 @@ settle() { local left=$(( 30 - $(date +%s) % 30 )); [ "$left" -ge 8 ] || sleep $
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== building (bounded to 60 min)"
 [ -n "${BIN:-}" ] || timeout 3600 cargo build --release --locked -p sekimori-cli 2>&1 | tail -n 1
-timeout 3600 cargo build --release --locked -p sekimori-gateway --example tunnel_probe 2>&1 | tail -n 1
+[ -n "${PROBE:-}" ] || timeout 3600 cargo build --release --locked -p sekimori-gateway --example tunnel_probe 2>&1 | tail -n 1
 target=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
 bin="${BIN:-$target/release/sekimori}"
-probe="$target/release/examples/tunnel_probe"
+probe="${PROBE:-$target/release/examples/tunnel_probe}"
 
 echo "== targets: iperf3 server and echo server"
 iperf_port=$(free_port); echo_port=$(free_port)
@@ -111,6 +114,8 @@ t_cost = 1
 p_cost = 1
 insecure_test_only_weak_params = true
 EOF
+# RECORD_DELAY_MS=N: the gateway's record_delay_ms (default: the server's).
+[ -z "${RECORD_DELAY_MS:-}" ] || printf '[gateway]\nrecord_delay_ms = %s\n' "$RECORD_DELAY_MS" >>"$data/config.toml"
 SEKIMORI_LANG=en "$bin" --data-dir "$data" serve --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" & server_pid=$!; pids+=($server_pid)
 for _ in $(seq 200); do grep -q '^ready' "$work/serve.out" && break; sleep 0.05; done
 addr=$(sed -n 's/^ *listening on: //p' "$work/serve.out")
@@ -165,6 +170,15 @@ gbps() { timeout 120 iperf3 -c 127.0.0.1 -p "$1" -t "$secs" -J | jq '.end.sum_re
 # CPU seconds per GB carried: user + system time of the given processes
 # (from /proc/PID/stat) over the bytes iperf3 received. Prints "Gbit/s CPU-s/GB".
 ticks() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+# Context switches (voluntary + involuntary) of every thread of the processes.
+switches() { local t=0 p; for p in "$@"; do t=$((t + $(cat /proc/"$p"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'))); done; echo "$t"; }
+# Per thread name: CPU ticks and context switches of the threads of a process
+# (THREADS=1 prints the split of the openings: "name cpu_us switches").
+thread_stats() { local f d; for d in /proc/"$1"/task/*; do
+  f=$(cat "$d/stat" "$d/status" 2>/dev/null) || continue
+  echo "$f" | awk 'NR == 1 {sub(/^[^(]*\(/, ""); name = $0; sub(/\).*/, "", name); sub(/^[^)]*\) /, ""); t = $12 + $13}
+    /ctxt_switches/ {s += $2} END {gsub(/ /, "_", name); print name, t, s}'
+done; }
 desc() { local p; echo "$1"; for p in $(pgrep -P "$1"); do desc "$p"; done; }
 cpu_gbps() { # port pid...
   local port=$1 t0 t1 j; shift
@@ -198,9 +212,10 @@ direct_pp=$(pp "127.0.0.1:$echo_port"); gcm_pp=$(pp "127.0.0.1:$gcm_echo"); ours
 # CPU microseconds per opening: user + system time of the tunnel's two
 # processes (sekimori serve + connect / sshd + ssh) over the 2,000 openings.
 op_cpu() { # address pid...
-  local addr=$1 t0 t1 r; shift
-  t0=$(ticks "$@"); r=$(op "$addr"); t1=$(ticks "$@")
-  echo "$r" | jq -c --argjson us "$(( (t1 - t0) * 1000000 / $(getconf CLK_TCK) / 2000 ))" '. + {cpu_us: $us}'
+  local addr=$1 t0 t1 s0 s1 r; shift
+  t0=$(ticks "$@"); s0=$(switches "$@"); r=$(op "$addr"); t1=$(ticks "$@"); s1=$(switches "$@")
+  echo "$r" | jq -c --argjson us "$(( (t1 - t0) * 1000000 / $(getconf CLK_TCK) / 2000 ))" \
+    --argjson sw "$(( (s1 - s0) * 10 / 2000 ))" '. + {cpu_us: $us, switches: ($sw / 10)}'
 }
 echo_connect_pid=$(pgrep -f -- "connect $plain --port $echo_port" | head -n 1)
 direct_op=$(op "127.0.0.1:$echo_port")
@@ -211,7 +226,17 @@ if [ -n "${PERF:-}" ]; then
   perf record --call-graph dwarf,32768 -F 2000 -p "$echo_connect_pid" -o "$PERF/connect-open.perf" >/dev/null 2>&1 & perf_pids+=($!)
   sleep 1
 fi
+[ -z "${THREADS:-}" ] || { thread_stats "$server_pid" >"$work/threads0"; thread_stats "$echo_connect_pid" >"$work/cthreads0"; }
 ours_op=$(op_cpu "$t_echo" "$server_pid" "$echo_connect_pid")
+if [ -n "${THREADS:-}" ]; then
+  thread_stats "$server_pid" >"$work/threads1"; thread_stats "$echo_connect_pid" >"$work/cthreads1"
+  for side in threads cthreads; do
+    echo "== per-thread split of an opening ($side: serve / connect): name, CPU µs, switches"
+    awk -v hz="$(getconf CLK_TCK)" 'FNR == NR {t0[$1] += $2; s0[$1] += $3; next} {t1[$1] += $2; s1[$1] += $3}
+      END {for (n in t1) printf "%s %.0f %.1f\n", n, (t1[n] - t0[n]) * 1e6 / hz / 2000, (s1[n] - s0[n]) / 2000}' \
+      "$work/${side}0" "$work/${side}1"
+  done
+fi
 if [ -n "${PERF:-}" ]; then kill -INT "${perf_pids[@]}"; wait "${perf_pids[@]}" || true; fi
 
 echo "== idle: $idle tunnelled connections held"
@@ -240,6 +265,7 @@ cat <<EOF
 | ping-pong p50 / p99, µs | $(j "$ours_pp" p50_us) / $(j "$ours_pp" p99_us) | $(j "$gcm_pp" p50_us) / $(j "$gcm_pp" p99_us) | - | $(j "$direct_pp" p50_us) / $(j "$direct_pp" p99_us) | $(ratio "$(j "$ours_pp" p50_us)" "$(j "$gcm_pp" p50_us)") / $(ratio "$(j "$ours_pp" p99_us)" "$(j "$gcm_pp" p99_us)") |
 | open (connect + 1-byte echo) p50 / p99, µs | $(j "$ours_op" p50_us) / $(j "$ours_op" p99_us) | $(j "$gcm_op" p50_us) / $(j "$gcm_op" p99_us) | - | $(j "$direct_op" p50_us) / $(j "$direct_op" p99_us) | $(ratio "$(j "$ours_op" p50_us)" "$(j "$gcm_op" p50_us)") |
 | CPU µs per opening (serve + connect / sshd + ssh) | $(j "$ours_op" cpu_us) | $(j "$gcm_op" cpu_us) | - | - | $(ratio "$(j "$ours_op" cpu_us)" "$(j "$gcm_op" cpu_us)") |
+| context switches per opening (all threads of the same) | $(j "$ours_op" switches) | $(j "$gcm_op" switches) | - | - | $(ratio "$(j "$ours_op" switches)" "$(j "$gcm_op" switches)") |
 | first connection after \`connect\` starts, µs | $first_open (connect start → answer: $(( (first_echo_end - first_echo_start) / 1000000 )) ms) | | | | |
 | \`sekimori login\` (password + TOTP + key), ms | $(( (t_login1 - t_login0) / 1000000 )) | | | | |
 | idle tunnelled connections held | $(j "$idle_line" held) (alive at end: $(j "$idle_end" alive)) | | | | |

@@ -109,6 +109,10 @@ pub const DEFAULT_CONFIG: &str = r#"# sekimori configuration. Every key is optio
 # Most payload recorded per tunnelled connection (MiB); after that the
 # connection goes on unrecorded and its record says so.
 # recording_max_mib = 4096
+# How long the records of tunnelled connections (start, end) are gathered before
+# they are written together (ms, 0-100). A connection that ends within it is
+# written as one row; its start is committed at most this much later.
+# record_delay_ms = 2
 
 [sensor]
 # `sekimori sensor`: a capture interface (SPAN port or TAP) and/or NetFlow/IPFIX
@@ -219,6 +223,10 @@ mod tests {
         assert!(e.contains("[gateway] recheck_interval_ms"), "{e}");
         let c: Config = toml::from_str("[gateway]\nrecording_max_mib = 0").unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("recording_max_mib"));
+        let c: Config = toml::from_str("[gateway]\nrecord_delay_ms = 101").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("record_delay_ms"));
+        let c: Config = toml::from_str("[gateway]\nrecord_delay_ms = 0").unwrap();
+        assert!(c.validate().is_ok());
         let e = toml::from_str::<Config>("[gateway]\nrecheck_ms = 1").unwrap_err();
         assert!(e.to_string().contains("recheck_ms"), "{e}");
     }

@@ -10,6 +10,7 @@ pub mod mux;
 pub mod pcap;
 pub mod protocol;
 pub mod recording;
+mod records;
 pub mod server;
 mod tunnel;
 

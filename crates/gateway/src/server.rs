@@ -30,6 +30,7 @@ use crate::protocol::{
 use crate::recording::{
     Direction, FILE_EXTENSION, Recorder, RecordingConfig, RecordingHeader, read_recording,
 };
+use crate::records::RecordLog;
 use crate::tunnel::{self, GatewaySide};
 
 /// How long live connections survive a store that cannot be read (their
@@ -51,6 +52,10 @@ pub struct GatewayConfig {
     pub max_connections: usize,
     /// Most concurrent connections in one tunnel.
     pub max_streams_per_tunnel: u32,
+    /// How long the records of connections (start, end) are gathered
+    /// before they are written as one store job (see the `records`
+    /// module). A connection that ends within it is written as one row.
+    pub record_delay: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -61,6 +66,7 @@ impl Default for GatewayConfig {
             connect_timeout: Duration::from_secs(10),
             max_connections: 20_000,
             max_streams_per_tunnel: 20_000,
+            record_delay: Duration::from_millis(2),
         }
     }
 }
@@ -80,6 +86,8 @@ pub struct Gateway {
     recheck_failures: AtomicU64,
     /// Recent authorisation reads, reused for new connections while fresh.
     authz_cache: AuthzCache,
+    /// Writes the records of connections, in groups.
+    records: RecordLog,
 }
 
 /// Store reads of (credential, grant) kept for at most one re-check
@@ -194,8 +202,9 @@ pub(crate) struct TunnelCtx {
 }
 
 impl Gateway {
-    /// A gateway over `store`, recording with `recording` (the writer
-    /// thread starts here).
+    /// A gateway over `store`, recording with `recording` (the recording
+    /// writer thread and the session record task start here: call inside a
+    /// Tokio runtime).
     pub fn new(
         store: Store,
         clock: SharedClock,
@@ -205,7 +214,9 @@ impl Gateway {
         let slots = Arc::new(Semaphore::new(cfg.max_connections));
         let recordings_dir = recording.dir.clone();
         let recorder = Recorder::start(recording)?;
+        let records = RecordLog::start(store.clone(), cfg.record_delay);
         Ok(Self {
+            records,
             store,
             clock,
             cfg,
@@ -799,36 +810,40 @@ impl Gateway {
         } else {
             None
         };
-        // The "opened" record commits in the background (one group commit,
-        // about a millisecond) while the first bytes flow; if it cannot be
-        // committed the connection is closed (fail closed), and its end is
-        // written only after its start.
-        let opened = {
-            let store = self.store.clone();
-            let conn = conn.clone();
-            tokio::spawn(async move {
-                let r = store.open_tunnel_session(&AuditCtx::system(), &new).await;
-                if let Err(error) = &r {
-                    tracing::error!(message = "Tunnelled connection closed: could not record it.", session = %conn.id, %error);
-                    conn.kill.kill(CloseReason::Error);
-                }
-                r.is_ok()
-            })
-        };
-        let o = Box::new(Opened { conn: conn.clone(), recording, opened, guard });
+        // The "opened" record is written in the background with others
+        // (within `record_delay` and a group commit) while the first bytes
+        // flow; if it cannot be committed the connection is closed (fail
+        // closed), and its end is written only after its start.
+        self.records.opened(new, now, conn.clone());
+        let o = Box::new(Opened { conn: conn.clone(), recording, guard });
         if let Some(reason) = conn.kill.reason() {
             // Revoked while connecting.
             self.finish_conn(o, reason).await;
             return Err(Refused { code: refusal_for_close(reason), ..refused });
         }
-        tracing::info!(message = "Tunnelled connection opened.", session = %id, user = %conn.username, %target, authz_us, setup_us = started.elapsed().as_micros() as u64);
+        // One line per connection at `info`, when it closes (see
+        // `end_record`); this one at `debug` (two log writes per connection
+        // were a measurable part of an opening's CPU).
+        tracing::debug!(message = "Tunnelled connection opened.", session = %id, user = %conn.username, %target, authz_us, setup_us = started.elapsed().as_micros() as u64);
         Ok((o, tcp))
     }
 
+    /// Ends a connection that was closed for `reason`: at once when it is
+    /// not recorded, else in a task that finishes its recording first.
+    pub(crate) fn end_conn(self: &Arc<Self>, o: Box<Opened>, reason: CloseReason) {
+        if o.recording.is_none() {
+            let Opened { conn, recording: _, guard } = *o;
+            self.end_record(&conn, reason, None, guard);
+        } else {
+            let gw = self.clone();
+            tokio::spawn(async move { gw.finish_conn(o, reason).await });
+        }
+    }
+
     /// Ends a connection's recording and record (it was closed for
-    /// `reason`), then forgets it.
+    /// `reason`); it is forgotten once its end is written.
     pub(crate) async fn finish_conn(&self, o: Box<Opened>, reason: CloseReason) {
-        let Opened { conn, recording, opened, guard } = *o;
+        let Opened { conn, recording, guard } = *o;
         let info = match recording.map(Arc::try_unwrap) {
             Some(Ok(r)) => match r.finish(self.clock.now()).await {
                 Ok(info) => Some(info),
@@ -843,34 +858,26 @@ impl Gateway {
             }
             None => None,
         };
+        self.end_record(&conn, reason, info, guard);
+    }
+
+    /// Hands the end of a connection's record to the record task, which
+    /// forgets the connection (drops `guard`) once it is written.
+    fn end_record(
+        &self,
+        conn: &LiveConn,
+        reason: CloseReason,
+        recording: Option<sekimori_types::RecordingInfo>,
+        guard: ConnGuard,
+    ) {
         let end = TunnelSessionEnd {
             bytes_up: conn.bytes_up.load(Ordering::Relaxed),
             bytes_down: conn.bytes_down.load(Ordering::Relaxed),
             reason,
-            recording: info,
+            recording,
         };
-        tracing::info!(message = "Tunnelled connection closed.", session = %conn.id, reason = %reason, bytes_up = end.bytes_up, bytes_down = end.bytes_down);
-        if opened.await.unwrap_or(false) {
-            self.close_record(conn.id, end).await;
-        }
-        drop(guard);
-    }
-
-    /// Writes the end of a record, retrying while the store is unavailable
-    /// (bounded: after that, the next start closes it as interrupted).
-    async fn close_record(&self, id: TunnelSessionId, end: TunnelSessionEnd) {
-        let mut delay = Duration::from_millis(100);
-        for _ in 0..8 {
-            match self.store.close_tunnel_session(&AuditCtx::system(), id, &end).await {
-                Ok(_) => return,
-                Err(sekimori_store::StoreError::Invalid(_)) => return,
-                Err(error) => {
-                    tracing::warn!(message = "Could not close a session record; retrying.", session = %id, %error);
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
+        tracing::info!(message = "Tunnelled connection closed.", session = %conn.id, user = %conn.username, target = %conn.target, reason = %reason, bytes_up = end.bytes_up, bytes_down = end.bytes_down);
+        self.records.ended(conn.id, end, self.clock.now(), Box::new(guard));
     }
 }
 
@@ -879,8 +886,6 @@ impl Gateway {
 pub(crate) struct Opened {
     pub(crate) conn: Arc<LiveConn>,
     pub(crate) recording: Option<Arc<crate::recording::SessionRecording>>,
-    /// The "opened" record: `true` once committed.
-    opened: tokio::task::JoinHandle<bool>,
     guard: ConnGuard,
 }
 
@@ -966,6 +971,9 @@ pub struct GatewaySettings {
     pub max_connections: usize,
     /// Most payload recorded per session, MiB (both directions together).
     pub recording_max_mib: u64,
+    /// How long the records of connections are gathered before they are
+    /// written as one store job, ms (0–100; 0: as soon as one arrives).
+    pub record_delay_ms: u64,
 }
 
 impl Default for GatewaySettings {
@@ -976,6 +984,7 @@ impl Default for GatewaySettings {
             connect_timeout_secs: d.connect_timeout.as_secs(),
             max_connections: d.max_connections,
             recording_max_mib: 4096,
+            record_delay_ms: d.record_delay.as_millis() as u64,
         }
     }
 }
@@ -995,6 +1004,9 @@ impl GatewaySettings {
         if !(1..=1_048_576).contains(&self.recording_max_mib) {
             return Err("recording_max_mib: must be 1–1048576".into());
         }
+        if self.record_delay_ms > 100 {
+            return Err("record_delay_ms: must be 0–100".into());
+        }
         Ok(())
     }
 
@@ -1004,6 +1016,7 @@ impl GatewaySettings {
             recheck_interval: Duration::from_millis(self.recheck_interval_ms),
             connect_timeout: Duration::from_secs(self.connect_timeout_secs),
             max_connections: self.max_connections,
+            record_delay: Duration::from_millis(self.record_delay_ms),
             ..GatewayConfig::default()
         };
         let mut rec = RecordingConfig::new(dir);

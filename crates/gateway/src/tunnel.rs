@@ -1230,8 +1230,7 @@ impl State {
             if let Ok(o) = result
                 && let Some(side) = self.gateway()
             {
-                let gw = side.gw.clone();
-                tokio::spawn(async move { gw.finish_conn(o.0, CloseReason::Client).await });
+                side.gw.end_conn(o.0, CloseReason::Client);
             }
             return;
         };
@@ -1321,9 +1320,8 @@ impl State {
             Ext::Pending => {}
             Ext::Gateway(g) => {
                 if let Some(side) = self.gateway() {
-                    let gw = side.gw.clone();
                     let reason = g.opened.conn.kill.reason().unwrap_or(reason);
-                    tokio::spawn(async move { gw.finish_conn(g.opened, reason).await });
+                    side.gw.end_conn(g.opened, reason);
                 }
             }
             Ext::Client(ClientCarry { reply: Some(reply) }) => {

@@ -12,9 +12,10 @@
 //!
 //! Every mutation runs on one writer task per [`Store`] that commits queued
 //! requests in groups (see `writer.rs`): one transaction per batch, one
-//! savepoint per request, the audit records of the requests chained onto the
-//! head read under the database write lock, the head re-signed once per
-//! batch, and nothing acknowledged before `COMMIT` returns. SQLite runs with
+//! savepoint per request (none for a request alone in its batch), the audit
+//! records of the requests chained onto the head read under the database
+//! write lock, the head re-signed once per batch, and nothing acknowledged
+//! before `COMMIT` returns. SQLite runs with
 //! `journal_mode=WAL` and `synchronous=FULL`, so an acknowledged write
 //! survives power loss. Reads use a separate pool of read-only connections.
 //!
@@ -52,7 +53,7 @@ pub use error::StoreError;
 pub use model::{
     AuditCtx, Challenge, ChallengeKind, Credentials, InstanceInfo, NewChallenge, NewSession,
     NewTunnelSession, RequestFilter, Session, ThrottleState, TotpCredential, TunnelAuthz,
-    TunnelSessionEnd, TunnelSessionFilter, UserPatch,
+    TunnelRecord, TunnelSessionEnd, TunnelSessionFilter, UserPatch,
 };
 pub use model::{
     ConversationBucket, ConversationFilter, ConversationRecord, InventoryAsset, InventoryFilter,

@@ -325,6 +325,53 @@ pub struct TunnelSessionEnd {
     pub recording: Option<sekimori_types::RecordingInfo>,
 }
 
+/// One record of [`crate::TunnelRepo::record_tunnel_sessions`]: a
+/// tunnelled connection's start, its end, or both when it ended before its
+/// start was written. Times are the gateway's (when it happened), not the
+/// writer's (when it was written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TunnelRecord {
+    /// A connection opened at `at` (as [`crate::TunnelRepo::open_tunnel_session`]).
+    Opened {
+        /// The connection.
+        new: NewTunnelSession,
+        /// When it opened.
+        at: time::OffsetDateTime,
+    },
+    /// A connection whose start is already written ended at `at` (as
+    /// [`crate::TunnelRepo::close_tunnel_session`]).
+    Ended {
+        /// The record.
+        id: sekimori_types::TunnelSessionId,
+        /// How it ended.
+        end: TunnelSessionEnd,
+        /// When it ended (never before its start: clamped).
+        at: time::OffsetDateTime,
+    },
+    /// A connection that opened and ended before either was written: one
+    /// row, audited as `TunnelOpened` then `TunnelClosed`.
+    OpenedAndEnded {
+        /// The connection.
+        new: NewTunnelSession,
+        /// When it opened.
+        opened_at: time::OffsetDateTime,
+        /// How it ended.
+        end: TunnelSessionEnd,
+        /// When it ended (never before `opened_at`: clamped).
+        ended_at: time::OffsetDateTime,
+    },
+}
+
+impl TunnelRecord {
+    /// The record's session.
+    pub fn id(&self) -> sekimori_types::TunnelSessionId {
+        match self {
+            TunnelRecord::Opened { new, .. } | TunnelRecord::OpenedAndEnded { new, .. } => new.id,
+            TunnelRecord::Ended { id, .. } => *id,
+        }
+    }
+}
+
 /// Which tunnel session records to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TunnelSessionFilter {

@@ -26,8 +26,8 @@ use sekimori_types::{
 use crate::StoreError;
 use crate::model::{
     AuditCtx, Challenge, Credentials, InstanceInfo, NewChallenge, NewSession, NewTunnelSession,
-    RequestFilter, Session, ThrottleState, TunnelAuthz, TunnelSessionEnd, TunnelSessionFilter,
-    UserPatch,
+    RequestFilter, Session, ThrottleState, TunnelAuthz, TunnelRecord, TunnelSessionEnd,
+    TunnelSessionFilter, UserPatch,
 };
 
 /// Short alias for the results of this module.
@@ -447,6 +447,21 @@ pub trait TunnelRepo {
         id: TunnelSessionId,
         end: &TunnelSessionEnd,
     ) -> impl Future<Output = Result<TunnelSession>> + Send;
+
+    /// Writes several records of tunnelled connections as one write job
+    /// (the new rows first, in one multi-row statement, then the ends of
+    /// rows written before, one statement each), and returns one result
+    /// per record, in order: a record that cannot be written (its request
+    /// or user gone, an end written twice: the errors of
+    /// `open_tunnel_session` and `close_tunnel_session`) fails alone and
+    /// writes nothing. `Err` if the job as a whole failed: then nothing of
+    /// it was written. Audited like the single calls, in the order of
+    /// `records`.
+    fn record_tunnel_sessions(
+        &self,
+        ctx: &AuditCtx,
+        records: Vec<TunnelRecord>,
+    ) -> impl Future<Output = Result<Vec<Result<()>>>> + Send;
 
     /// The session record, or `NotFound`.
     fn tunnel_session(

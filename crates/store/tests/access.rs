@@ -13,7 +13,7 @@ use common::*;
 use sekimori_audit::AuditEvent;
 use sekimori_store::{
     AccessRepo, AssetRepo, AuditCtx, NewSession, NewTunnelSession, RequestFilter, SessionRepo,
-    Store, StoreError, TunnelRepo, TunnelSessionEnd, TunnelSessionFilter, UserRepo,
+    Store, StoreError, TunnelRecord, TunnelRepo, TunnelSessionEnd, TunnelSessionFilter, UserRepo,
 };
 use sekimori_test_support::{TestStore, each_backend, test_epoch};
 use sekimori_types::{
@@ -823,6 +823,129 @@ async fn tunnel_sessions_open_and_close_once() {
             ],
             "{b:?}"
         );
+        assert_verifies(&t).await;
+    }
+}
+
+#[tokio::test]
+async fn tunnel_records_written_together_fail_alone_and_keep_their_order() {
+    for t in each_backend().await {
+        let (s, b) = (&t.store, t.backend());
+        let w = world(s).await;
+        let gw = AuditCtx::system();
+        let grant = approved(&t, &w, 60).await;
+        let cred = TunnelCredentialId::new();
+        let earlier = s.open_tunnel_session(&gw, &new_tunnel(&grant, cred, false)).await.unwrap();
+        let before = head_seq(s).await;
+        let t0 = t.clock.now();
+        let at = |secs: i64| t0 + Duration::seconds(secs);
+        let end = |up: u64, reason: CloseReason| TunnelSessionEnd {
+            bytes_up: up,
+            bytes_down: 2 * up,
+            reason,
+            recording: None,
+        };
+
+        let opened = new_tunnel(&grant, cred, false);
+        let whole = new_tunnel(&grant, cred, true);
+        let backwards = new_tunnel(&grant, cred, false);
+        let mut stranger = new_tunnel(&grant, cred, false);
+        stranger.user = w.other_vendor.id;
+        let rec = RecordingInfo {
+            file: format!("{}.rec", whole.id),
+            file_bytes: 100,
+            sha256: "cd".repeat(32),
+            recorded_bytes: 30,
+            truncated: false,
+        };
+        let whole_end =
+            TunnelSessionEnd { recording: Some(rec.clone()), ..end(10, CloseReason::Target) };
+        let records = vec![
+            TunnelRecord::Opened { new: opened.clone(), at: at(1) },
+            TunnelRecord::Ended { id: earlier.id, end: end(5, CloseReason::Client), at: at(2) },
+            TunnelRecord::OpenedAndEnded {
+                new: whole.clone(),
+                opened_at: at(3),
+                end: whole_end.clone(),
+                ended_at: at(4),
+            },
+            // Each of these fails alone, and writes nothing.
+            TunnelRecord::Ended {
+                id: TunnelSessionId::new(),
+                end: end(1, CloseReason::Client),
+                at: at(5),
+            },
+            TunnelRecord::Opened { new: stranger.clone(), at: at(5) },
+            TunnelRecord::Ended { id: earlier.id, end: end(7, CloseReason::Killed), at: at(6) },
+            // An end stamped before its start is clamped to the start.
+            TunnelRecord::OpenedAndEnded {
+                new: backwards.clone(),
+                opened_at: at(8),
+                end: end(0, CloseReason::Revoked),
+                ended_at: at(7),
+            },
+        ];
+        let results = s.record_tunnel_sessions(&gw, records).await.unwrap();
+        assert_eq!(results.len(), 7, "{b:?}");
+        assert!(
+            results[0].is_ok() && results[1].is_ok() && results[2].is_ok(),
+            "{b:?}: {results:?}"
+        );
+        assert!(
+            matches!(&results[3], Err(StoreError::NotFound { what: "tunnel_session", .. })),
+            "{b:?}: {results:?}"
+        );
+        assert!(
+            matches!(&results[4], Err(StoreError::Invalid(v)) if (v.field, v.reason) == ("user", "mismatch")),
+            "{b:?}: {results:?}"
+        );
+        assert!(
+            matches!(&results[5], Err(StoreError::Invalid(v)) if (v.field, v.reason) == ("state", "ended")),
+            "{b:?}: {results:?}"
+        );
+        assert!(results[6].is_ok(), "{b:?}: {results:?}");
+
+        let o = s.tunnel_session(opened.id).await.unwrap();
+        assert_eq!((o.started_at, o.ended_at, o.close_reason), (at(1), None, None), "{b:?}");
+        assert_eq!(o.username, w.vendor.username);
+        assert_eq!(o.asset_name.as_str(), "CT-1");
+        let e = s.tunnel_session(earlier.id).await.unwrap();
+        assert_eq!((e.ended_at, e.bytes_up, e.bytes_down), (Some(at(2)), 5, 10), "{b:?}");
+        assert_eq!(e.close_reason, Some(CloseReason::Client), "{b:?}");
+        let h = s.tunnel_session(whole.id).await.unwrap();
+        assert_eq!((h.started_at, h.ended_at), (at(3), Some(at(4))), "{b:?}");
+        assert_eq!((h.bytes_up, h.bytes_down, h.close_reason), (10, 20, Some(CloseReason::Target)));
+        assert_eq!((h.recorded, h.recording), (true, Some(rec)), "{b:?}");
+        let k = s.tunnel_session(backwards.id).await.unwrap();
+        assert_eq!((k.started_at, k.ended_at), (at(8), Some(at(8))), "{b:?}");
+        assert!(matches!(s.tunnel_session(stranger.id).await, Err(StoreError::NotFound { .. })));
+
+        // Audited in the order of the records, a whole one opened first.
+        let kinds: Vec<_> = events_after(s, before)
+            .await
+            .into_iter()
+            .map(|e| match e {
+                AuditEvent::TunnelOpened { tunnel_session, .. } => ("opened", tunnel_session),
+                AuditEvent::TunnelClosed { tunnel_session, request, .. } => {
+                    assert_eq!(request, grant.id, "{b:?}");
+                    ("closed", tunnel_session)
+                }
+                other => panic!("{b:?}: unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("opened", opened.id),
+                ("closed", earlier.id),
+                ("opened", whole.id),
+                ("closed", whole.id),
+                ("opened", backwards.id),
+                ("closed", backwards.id),
+            ],
+            "{b:?}"
+        );
+        assert_eq!(s.record_tunnel_sessions(&gw, Vec::new()).await.unwrap().len(), 0);
         assert_verifies(&t).await;
     }
 }

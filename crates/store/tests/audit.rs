@@ -110,6 +110,24 @@ async fn failed_mutations_leave_no_record_and_no_gap() {
     }
 }
 
+#[tokio::test]
+async fn a_failing_job_alone_in_its_batch_gets_its_own_error_and_leaves_nothing() {
+    for t in each_backend().await {
+        let (s, b) = (&t.store, t.backend());
+        // One request at a time: each is alone in its batch, so it runs
+        // without a savepoint and a failure rolls back the transaction.
+        s.create_user(&admin_ctx(), &new_user("alone", Role::Auditor), PHC).await.unwrap();
+        let before = assert_verifies(&t).await;
+        let err = s.create_user(&admin_ctx(), &new_user("alone", Role::Auditor), PHC).await;
+        assert!(matches!(err, Err(StoreError::Conflict { .. })), "{b:?}: {err:?}");
+        assert_eq!(assert_verifies(&t).await, before, "{b:?}");
+        // The writer goes on: the next job commits and chains on.
+        s.create_user(&admin_ctx(), &new_user("next", Role::Auditor), PHC).await.unwrap();
+        assert_eq!(assert_verifies(&t).await, before + 1, "{b:?}");
+        assert_eq!(s.list_users().await.unwrap().len(), 2, "{b:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_produce_one_gap_free_chain() {
     for t in each_backend().await {

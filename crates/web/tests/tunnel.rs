@@ -1330,6 +1330,88 @@ async fn a_client_that_ignores_flow_control_loses_its_tunnel() {
     h.no_live_connections().await;
 }
 
+/// Records are written in groups (`GatewayConfig::record_delay`): short
+/// connections, which end before their start is written, become one row
+/// each, and a long one gets its start written first and its end in a later
+/// group. Every record is there with its bytes, and in the audit chain each
+/// connection's `tunnel_opened` comes before its `tunnel_closed`, on every
+/// backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_and_long_connections_are_recorded_start_before_end() {
+    for t in sekimori_test_support::each_backend().await {
+        let h = Harness::on(t).await;
+        let ctx = format!("{:?}", h.t.backend());
+        let seq = h.audit_seq().await;
+        let tunnel = h.open().await;
+
+        // A long connection: its start is written while it lives.
+        let long = idle_echo(&tunnel, h.grant.id, h.echo.port).await;
+        let started = eventually("the long connection's start to be written", || async {
+            let r = h.records(h.grant.id).await;
+            (r.len() == 1).then(|| r.into_iter().next()).flatten()
+        })
+        .await;
+        assert!(started.ended_at.is_none(), "{ctx}: {started:?}");
+
+        // Short ones, one after another and some at once: sizes 1..=24.
+        const SHORT: usize = 24;
+        for n in 1..=SHORT / 2 {
+            let (got, _) = echo_through(&tunnel, h.grant.id, h.echo.port, vec![7; n]).await;
+            assert_eq!(got.len(), n, "{ctx}");
+        }
+        let at_once = (SHORT / 2 + 1..=SHORT).map(|n| {
+            let tunnel = tunnel.clone();
+            let (request, port) = (h.grant.id, h.echo.port);
+            tokio::spawn(async move { echo_through(&tunnel, request, port, vec![9; n]).await })
+        });
+        for (i, r) in futures::future::join_all(at_once).await.into_iter().enumerate() {
+            assert_eq!(r.expect("echo task").0.len(), SHORT / 2 + 1 + i, "{ctx}");
+        }
+        drop(long);
+
+        let records = eventually("every record to be ended", || async {
+            let r = h.records(h.grant.id).await;
+            (r.len() == SHORT + 1 && r.iter().all(|s| s.ended_at.is_some())).then_some(r)
+        })
+        .await;
+        let mut short: Vec<u64> = records
+            .iter()
+            .filter(|r| r.id != started.id)
+            .map(|r| {
+                assert_eq!(r.bytes_up, r.bytes_down, "{ctx}: {r:?}");
+                assert_eq!(r.close_reason, Some(CloseReason::Client), "{ctx}: {r:?}");
+                assert!(r.ended_at >= Some(r.started_at), "{ctx}: {r:?}");
+                r.bytes_up
+            })
+            .collect();
+        short.sort_unstable();
+        assert_eq!(short, (1..=SHORT as u64).collect::<Vec<_>>(), "{ctx}");
+        let long_rec = records.iter().find(|r| r.id == started.id).expect("the long record");
+        assert_eq!((long_rec.bytes_up, long_rec.started_at), (4, started.started_at), "{ctx}");
+
+        // Start before end, for every connection, in the chain.
+        let entries = h.t.store.audit_records(seq + 1, 100_000).await.expect("audit records");
+        let mut opened = std::collections::HashSet::new();
+        let mut closed = 0;
+        for r in &entries {
+            match r.entry().expect("audit entry").event {
+                AuditEvent::TunnelOpened { tunnel_session, .. } => {
+                    assert!(opened.insert(tunnel_session), "{ctx}: opened twice");
+                }
+                AuditEvent::TunnelClosed { tunnel_session, .. } => {
+                    assert!(opened.contains(&tunnel_session), "{ctx}: closed before opened");
+                    closed += 1;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!((opened.len(), closed), (SHORT + 1, SHORT + 1), "{ctx}");
+        let report = h.t.store.verify_audit(&h.t.key.public_key()).await.expect("verify");
+        assert!(report.is_ok(), "{ctx}: {report:?}");
+        h.no_live_connections().await;
+    }
+}
+
 /// An echo connection that has carried one exchange and stays open.
 async fn idle_echo(tunnel: &Tunnel, request: AccessRequestId, port: u16) -> Carried {
     let mut c = carry(tunnel, request, port).await;

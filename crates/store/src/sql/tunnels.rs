@@ -5,6 +5,7 @@
 //! A record copies the user's name and company and the asset's name when it
 //! opens, so it still says who reached what after either changes or goes.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use sqlx::any::AnyRow;
@@ -26,8 +27,8 @@ use crate::sql::sessions::{SESSION_COLS, decode_session};
 use crate::sql::users::{fetch_user, load_user};
 use crate::writer::WriteTx;
 use crate::{
-    AuditCtx, NewTunnelSession, Session, Store, StoreError, TunnelAuthz, TunnelSessionEnd,
-    TunnelSessionFilter,
+    AuditCtx, NewTunnelSession, Session, Store, StoreError, TunnelAuthz, TunnelRecord,
+    TunnelSessionEnd, TunnelSessionFilter,
 };
 
 /// Length of an Ed25519 public key.
@@ -39,6 +40,24 @@ const TUNNEL_SESSION_COLS: &str = "id, request_id, user_id, username, company, c
      asset_id, asset_name, port, client_addr, target_addr, started_at, ended_at, bytes_up, \
      bytes_down, close_reason, recorded, recording_file, recording_file_bytes, recording_sha256, \
      recording_recorded_bytes, recording_truncated";
+
+/// Most session rows in one `INSERT` (19 parameters each).
+const SESSION_INSERT_CHUNK: usize = 32;
+
+/// Ends a session row once (`ended_at IS NULL`), never before its start;
+/// completed by a `RETURNING` clause.
+macro_rules! end_session_sql {
+    () => {
+        "UPDATE tunnel_sessions SET \
+     ended_at = CASE WHEN $2 < started_at THEN started_at ELSE $2 END, bytes_up = $3, \
+     bytes_down = $4, close_reason = $5, recording_file = $6, recording_file_bytes = $7, \
+     recording_sha256 = $8, recording_recorded_bytes = $9, recording_truncated = $10 \
+     WHERE id = $1 AND ended_at IS NULL"
+    };
+}
+
+/// [`end_session_sql`] returning the request (for the audit event).
+const END_SESSION_RETURNING_REQUEST: &str = concat!(end_session_sql!(), " RETURNING request_id");
 
 fn decode_credential(row: &AnyRow) -> Result<TunnelCredential> {
     let c = Cols::new(row, "tunnel_credentials");
@@ -285,65 +304,20 @@ impl TunnelRepo for Store {
         self.write(move |tx| {
             Box::pin(async move {
                 let now = from_micros(tx.now_micros());
-                // One statement (it runs for every tunnelled connection):
-                // the row is written only if the request is the user's and
-                // names the asset; the names come from their rows. Whether
-                // the grant allows this connection is the gateway's
-                // decision, made on `tunnel_authz`.
-                let row = sqlx::query(
-                    "INSERT INTO tunnel_sessions (id, request_id, user_id, username, company, \
-                     credential_id, asset_id, asset_name, port, client_addr, target_addr, \
-                     started_at, bytes_up, bytes_down, recorded) \
-                     SELECT $1, r.id, u.id, u.username, u.company, $2, a.id, a.name, $3, $4, $5, \
-                     $6, 0, 0, $7 \
-                     FROM access_requests r JOIN users u ON u.id = r.requester_id \
-                     JOIN assets a ON a.id = r.asset_id \
-                     WHERE r.id = $8 AND r.requester_id = $9 AND r.asset_id = $10 \
-                     RETURNING username, company, asset_name",
-                )
-                .bind(new.id.to_string())
-                .bind(new.credential.to_string())
-                .bind(i64::from(new.port))
-                .bind(new.client_addr.to_string())
-                .bind(new.target_addr.to_string())
-                .bind(micros(now))
-                .bind(i64::from(new.recorded))
-                .bind(new.request.to_string())
-                .bind(new.user.to_string())
-                .bind(new.asset.to_string())
-                .fetch_optional(tx.conn())
-                .await
-                .map_err(on_write("tunnel_session", "id"))?;
-                let Some(row) = row else {
+                let row = NewRow { new: &new, started_at: now, end: None };
+                let Some(names) = insert_sessions(tx, &[row]).await?.remove(&new.id) else {
                     return Err(why_not_opened(tx, &new).await);
                 };
-                const T: &str = "tunnel_sessions";
-                let c = Cols::new(&row, T);
-                let username = Username::parse(&c.string("username")?)
-                    .map_err(|e| StoreError::corrupt(T, "username", e.reason))?;
-                let (company, asset_name) = (c.opt_label("company")?, c.label("asset_name")?);
-                tx.audit(
-                    &ctx,
-                    AuditEvent::TunnelOpened {
-                        tunnel_session: new.id,
-                        request: new.request,
-                        user: new.user,
-                        asset: new.asset,
-                        port: new.port,
-                        client: new.client_addr.to_string(),
-                        target: new.target_addr.to_string(),
-                        recorded: new.recorded,
-                    },
-                );
+                tx.audit(&ctx, opened_event(&new));
                 Ok(TunnelSession {
                     id: new.id,
                     request: new.request,
                     user: new.user,
-                    username,
-                    company,
+                    username: names.username,
+                    company: names.company,
                     credential: new.credential,
                     asset: new.asset,
-                    asset_name,
+                    asset_name: names.asset_name,
                     port: new.port,
                     client_addr: new.client_addr,
                     target_addr: new.target_addr,
@@ -370,60 +344,30 @@ impl TunnelRepo for Store {
         let (ctx, end) = (ctx.clone(), end.clone());
         self.write(move |tx| {
             Box::pin(async move {
-                let s = fetch_tunnel_session(tx.conn(), id)
-                    .await?
-                    .ok_or_else(|| StoreError::not_found("tunnel_session", id))?;
-                if s.ended_at.is_some() {
-                    return Err(StoreError::invalid("state", "ended"));
-                }
                 let now = from_micros(tx.now_micros());
-                let rec = row.recording.as_ref();
-                let done = sqlx::query(
-                    "UPDATE tunnel_sessions SET ended_at = $2, bytes_up = $3, bytes_down = $4, \
-                     close_reason = $5, recording_file = $6, recording_file_bytes = $7, \
-                     recording_sha256 = $8, recording_recorded_bytes = $9, \
-                     recording_truncated = $10 WHERE id = $1 AND ended_at IS NULL",
-                )
-                .bind(id.to_string())
-                .bind(micros(now))
-                .bind(row.bytes_up)
-                .bind(row.bytes_down)
-                .bind(end.reason.as_str())
-                .bind(rec.map(|r| r.0.clone()))
-                .bind(rec.map(|r| r.1))
-                .bind(rec.map(|r| r.2.clone()))
-                .bind(rec.map(|r| r.3))
-                .bind(rec.map(|r| i64::from(r.4)))
-                .execute(tx.conn())
-                .await?;
-                if done.rows_affected() != 1 {
-                    return Err(StoreError::invalid("state", "ended"));
-                }
-                let recording = end.recording.as_ref();
-                tx.audit(
-                    &ctx,
-                    AuditEvent::TunnelClosed {
-                        tunnel_session: id,
-                        request: s.request,
-                        bytes_up: end.bytes_up,
-                        bytes_down: end.bytes_down,
-                        reason: end.reason,
-                        recording_sha256: recording.map(|r| r.sha256.clone()),
-                        recorded_bytes: recording.map(|r| r.recorded_bytes),
-                        recording_truncated: recording.map(|r| r.truncated),
-                    },
-                );
-                Ok(TunnelSession {
-                    ended_at: Some(now),
-                    bytes_up: end.bytes_up,
-                    bytes_down: end.bytes_down,
-                    close_reason: Some(end.reason),
-                    recording: end.recording,
-                    ..s
-                })
+                let sql = format!("{} RETURNING {TUNNEL_SESSION_COLS}", end_session_sql!());
+                let Some(s) = end_session(tx, AssertSqlSafe(sql), id, &row, &end, now).await?
+                else {
+                    return Err(why_not_ended(tx, id).await);
+                };
+                let s = decode_tunnel_session(&s)?;
+                tx.audit(&ctx, closed_event(id, s.request, &end));
+                Ok(s)
             })
         })
         .await
+    }
+
+    async fn record_tunnel_sessions(
+        &self,
+        ctx: &AuditCtx,
+        records: Vec<TunnelRecord>,
+    ) -> Result<Vec<Result<()>>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ctx = ctx.clone();
+        self.write(move |tx| Box::pin(async move { write_records(tx, &ctx, &records).await })).await
     }
 
     async fn tunnel_session(&self, id: TunnelSessionId) -> Result<TunnelSession> {
@@ -464,6 +408,266 @@ impl TunnelRepo for Store {
         }
         let rows = q.bind(i64::from(limit)).fetch_all(self.reader()).await?;
         rows.iter().map(decode_tunnel_session).collect()
+    }
+}
+
+/// The names a session row copied from the user's and the asset's rows.
+struct SessionNames {
+    username: Username,
+    company: Option<sekimori_types::Label>,
+    asset_name: sekimori_types::Label,
+}
+
+/// A session row to insert: the connection, when it opened, and its end
+/// when it ended before the row was written.
+struct NewRow<'r> {
+    new: &'r NewTunnelSession,
+    started_at: OffsetDateTime,
+    end: Option<(&'r EndRow, &'r TunnelSessionEnd, OffsetDateTime)>,
+}
+
+/// Inserts session rows in one statement (it runs for every group of
+/// tunnelled connections): a row is written only if its request is the
+/// user's and names the asset; the names come from their rows. Whether the
+/// grant allows the connection is the gateway's decision, made on
+/// `tunnel_authz`. Returns the names of the rows written, by id.
+async fn insert_sessions(
+    tx: &mut WriteTx<'_>,
+    rows: &[NewRow<'_>],
+) -> Result<HashMap<TunnelSessionId, SessionNames>> {
+    const PARAMS: usize = 19;
+    let mut sql = String::from(
+        "INSERT INTO tunnel_sessions (id, request_id, user_id, username, company, \
+         credential_id, asset_id, asset_name, port, client_addr, target_addr, started_at, \
+         recorded, bytes_up, bytes_down, ended_at, close_reason, recording_file, \
+         recording_file_bytes, recording_sha256, recording_recorded_bytes, recording_truncated) \
+         SELECT v.column1, r.id, u.id, u.username, u.company, v.column2, a.id, a.name, \
+         v.column3, v.column4, v.column5, v.column6, v.column7, v.column11, v.column12, \
+         v.column13, v.column14, v.column15, v.column16, v.column17, v.column18, v.column19 \
+         FROM (VALUES ",
+    );
+    for i in 0..rows.len() {
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        for p in 1..=PARAMS {
+            if p > 1 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", i * PARAMS + p));
+        }
+        sql.push(')');
+    }
+    sql.push_str(
+        ") AS v JOIN access_requests r ON r.id = v.column8 AND r.requester_id = v.column9 \
+         AND r.asset_id = v.column10 JOIN users u ON u.id = r.requester_id \
+         JOIN assets a ON a.id = r.asset_id RETURNING id, username, company, asset_name",
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for row in rows {
+        let (new, started) = (row.new, micros(row.started_at));
+        let end = row.end;
+        let rec = end.and_then(|e| e.0.recording.as_ref());
+        q = q
+            .bind(new.id.to_string())
+            .bind(new.credential.to_string())
+            .bind(i64::from(new.port))
+            .bind(new.client_addr.to_string())
+            .bind(new.target_addr.to_string())
+            .bind(started)
+            .bind(i64::from(new.recorded))
+            .bind(new.request.to_string())
+            .bind(new.user.to_string())
+            .bind(new.asset.to_string())
+            .bind(end.map_or(0, |e| e.0.bytes_up))
+            .bind(end.map_or(0, |e| e.0.bytes_down))
+            .bind(end.map(|e| micros(e.2).max(started)))
+            .bind(end.map(|e| e.1.reason.as_str()))
+            .bind(rec.map(|r| r.0.clone()))
+            .bind(rec.map(|r| r.1))
+            .bind(rec.map(|r| r.2.clone()))
+            .bind(rec.map(|r| r.3))
+            .bind(rec.map(|r| i64::from(r.4)));
+    }
+    let written = q.fetch_all(tx.conn()).await.map_err(on_write("tunnel_session", "id"))?;
+    const T: &str = "tunnel_sessions";
+    let mut names = HashMap::with_capacity(written.len());
+    for row in &written {
+        let c = Cols::new(row, T);
+        let n = SessionNames {
+            username: Username::parse(&c.string("username")?)
+                .map_err(|e| StoreError::corrupt(T, "username", e.reason))?,
+            company: c.opt_label("company")?,
+            asset_name: c.label("asset_name")?,
+        };
+        names.insert(c.parse("id")?, n);
+    }
+    Ok(names)
+}
+
+/// Ends the row of `id` (`end_session_sql!`, completed by `sql`'s
+/// `RETURNING`); `None` if it is not there or already ended.
+async fn end_session<'q>(
+    tx: &mut WriteTx<'_>,
+    sql: impl sqlx::SqlSafeStr + 'q,
+    id: TunnelSessionId,
+    row: &EndRow,
+    end: &TunnelSessionEnd,
+    at: OffsetDateTime,
+) -> Result<Option<AnyRow>> {
+    let rec = row.recording.as_ref();
+    let r = sqlx::query(sql)
+        .bind(id.to_string())
+        .bind(micros(at))
+        .bind(row.bytes_up)
+        .bind(row.bytes_down)
+        .bind(end.reason.as_str())
+        .bind(rec.map(|r| r.0.clone()))
+        .bind(rec.map(|r| r.1))
+        .bind(rec.map(|r| r.2.clone()))
+        .bind(rec.map(|r| r.3))
+        .bind(rec.map(|r| i64::from(r.4)))
+        .fetch_optional(tx.conn())
+        .await?;
+    Ok(r)
+}
+
+fn opened_event(new: &NewTunnelSession) -> AuditEvent {
+    AuditEvent::TunnelOpened {
+        tunnel_session: new.id,
+        request: new.request,
+        user: new.user,
+        asset: new.asset,
+        port: new.port,
+        client: new.client_addr.to_string(),
+        target: new.target_addr.to_string(),
+        recorded: new.recorded,
+    }
+}
+
+fn closed_event(
+    id: TunnelSessionId,
+    request: AccessRequestId,
+    end: &TunnelSessionEnd,
+) -> AuditEvent {
+    let recording = end.recording.as_ref();
+    AuditEvent::TunnelClosed {
+        tunnel_session: id,
+        request,
+        bytes_up: end.bytes_up,
+        bytes_down: end.bytes_down,
+        reason: end.reason,
+        recording_sha256: recording.map(|r| r.sha256.clone()),
+        recorded_bytes: recording.map(|r| r.recorded_bytes),
+        recording_truncated: recording.map(|r| r.truncated),
+    }
+}
+
+/// Writes the records of `record_tunnel_sessions`: the new rows (starts,
+/// alone or with their ends) in one statement per [`SESSION_INSERT_CHUNK`],
+/// then the ends of rows written before, one statement each; audited in
+/// the order of `records`. A record that cannot be written gets its error
+/// and writes nothing; `Err` if a statement failed (which fails the whole
+/// job: on PostgreSQL the transaction is aborted).
+async fn write_records(
+    tx: &mut WriteTx<'_>,
+    ctx: &AuditCtx,
+    records: &[TunnelRecord],
+) -> Result<Vec<Result<()>>> {
+    // Checked before any statement.
+    let mut results = Vec::with_capacity(records.len());
+    let mut ends = Vec::with_capacity(records.len());
+    for record in records {
+        let (new, end) = match record {
+            TunnelRecord::Opened { new, .. } => (Some(new), None),
+            TunnelRecord::Ended { end, .. } => (None, Some(end)),
+            TunnelRecord::OpenedAndEnded { new, end, .. } => (Some(new), Some(end)),
+        };
+        let checked = match (new, end) {
+            (Some(n), _) if n.port == 0 => Err(StoreError::invalid("port", "out_of_range")),
+            (_, Some(end)) => end_row(end).map(Some),
+            (_, None) => Ok(None),
+        };
+        match checked {
+            Ok(row) => {
+                results.push(Ok(()));
+                ends.push(row);
+            }
+            Err(e) => {
+                results.push(Err(e));
+                ends.push(None);
+            }
+        }
+    }
+
+    // New rows.
+    let starts: Vec<usize> = (0..records.len())
+        .filter(|&i| results[i].is_ok() && !matches!(records[i], TunnelRecord::Ended { .. }))
+        .collect();
+    for chunk in starts.chunks(SESSION_INSERT_CHUNK) {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for &i in chunk {
+            match (&records[i], &ends[i]) {
+                (TunnelRecord::Opened { new, at }, _) => {
+                    rows.push(NewRow { new, started_at: *at, end: None });
+                }
+                (TunnelRecord::OpenedAndEnded { new, opened_at, end, ended_at }, Some(row)) => {
+                    rows.push(NewRow {
+                        new,
+                        started_at: *opened_at,
+                        end: Some((row, end, *ended_at)),
+                    });
+                }
+                _ => return Err(StoreError::Unavailable(None)),
+            }
+        }
+        let written = insert_sessions(tx, &rows).await?;
+        for (&i, row) in chunk.iter().zip(&rows) {
+            if !written.contains_key(&row.new.id) {
+                results[i] = Err(why_not_opened(tx, row.new).await);
+            }
+        }
+    }
+
+    // Ends of rows written before, in order.
+    let mut requests = vec![None; records.len()];
+    for (i, record) in records.iter().enumerate() {
+        let (TunnelRecord::Ended { id, end, at }, Ok(()), Some(row)) =
+            (record, &results[i], &ends[i])
+        else {
+            continue;
+        };
+        let sql = END_SESSION_RETURNING_REQUEST;
+        match end_session(tx, sql, *id, row, end, *at).await? {
+            Some(r) => requests[i] = Some(Cols::new(&r, "tunnel_sessions").parse("request_id")?),
+            None => results[i] = Err(why_not_ended(tx, *id).await),
+        }
+    }
+
+    for (i, record) in records.iter().enumerate() {
+        if results[i].is_err() {
+            continue;
+        }
+        match record {
+            TunnelRecord::Opened { new, .. } => tx.audit(ctx, opened_event(new)),
+            TunnelRecord::Ended { id, end, .. } => {
+                if let Some(request) = requests[i] {
+                    tx.audit(ctx, closed_event(*id, request, end));
+                }
+            }
+            TunnelRecord::OpenedAndEnded { new, end, .. } => {
+                tx.audit(ctx, opened_event(new));
+                tx.audit(ctx, closed_event(new.id, new.request, end));
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// Why `end_session_sql!` wrote nothing (only read on this rare path).
+async fn why_not_ended(tx: &mut WriteTx<'_>, id: TunnelSessionId) -> StoreError {
+    match fetch_tunnel_session(tx.conn(), id).await {
+        Ok(Some(_)) => StoreError::invalid("state", "ended"),
+        Ok(None) => StoreError::not_found("tunnel_session", id),
+        Err(e) => e,
     }
 }
 
