@@ -42,15 +42,21 @@ fn stream_threshold(window: u64) -> u64 {
 }
 
 /// Most bytes moved for one stream per readiness event before others get a
-/// turn (and before they are encrypted: a burst that stays in the CPU's
-/// cache is copied into TLS records much faster).
-const BURST: usize = 128 * 1024;
+/// turn (and before they are encrypted and written: one write of the TLS
+/// socket per burst). Sizes here are measured (`bench/tunnel.sh`,
+/// docs/PERFORMANCE.md): 512 KiB bursts of 256 KiB reads and 256 KiB
+/// writes to the device cut context switches per MB carried from 14 to 5
+/// and CPU per GB by about a sixth against 128/64/64 KiB; a burst is still
+/// under a millisecond of a fast stream, the most another stream of the
+/// tunnel waits for its turn.
+const BURST: usize = 512 * 1024;
 /// Most bytes read from a stream's socket at a time (one `DATA` frame).
-const READ_CHUNK: usize = 64 * 1024;
-/// Most received payload gathered for one write to a stream's socket: a
-/// few TLS records per write (one write per record wakes the reader that
-/// often; a large batch falls out of the CPU's cache).
-const WRITE_BATCH: usize = 64 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
+/// Most received payload gathered for one write to a stream's socket: many
+/// TLS records per write (one write per record wakes the reader that
+/// often).
+const WRITE_BATCH: usize = 256 * 1024;
+const _: () = assert!(READ_CHUNK <= mux::MAX_DATA && READ_CHUNK <= BURST);
 /// Most `GRANT`s answered concurrently per tunnel.
 const MAX_PENDING_GRANTS: usize = 64;
 /// Most plaintext waiting for the TLS socket before the peer is treated as
