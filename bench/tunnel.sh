@@ -182,12 +182,15 @@ thread_stats() { local f d; for d in /proc/"$1"/task/*; do
     /ctxt_switches/ {s += $2} END {gsub(/ /, "_", name); print name, t, s}'
 done; }
 desc() { local p; echo "$1"; for p in $(pgrep -P "$1"); do desc "$p"; done; }
+# Whether `perf stat` can count system calls here (checked once).
+syscall_counts=""
+command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1 && syscall_counts=1
 # Prints "Gbit/s CPU-s/GB switches/MB syscalls/MB" (context switches of
 # every thread, from /proc; system calls from `perf stat` where perf runs,
 # else "-").
 cpu_gbps() { # port pid...
   local port=$1 t0 t1 s0 s1 j pf=$work/perfstat.$1 sp=""; shift
-  if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
+  if [ -n "$syscall_counts" ]; then
     perf stat -x, -e raw_syscalls:sys_enter -p "$(IFS=,; echo "$*")" -o "$pf" -- sleep "$((secs + 2))" >/dev/null 2>&1 & sp=$!
   fi
   t0=$(ticks "$@"); s0=$(switches "$@"); j=$(timeout 120 iperf3 -c 127.0.0.1 -p "$port" -t "$secs" -J); t1=$(ticks "$@"); s1=$(switches "$@")
@@ -231,15 +234,13 @@ read -r ours_tp ours_cpu ours_sw ours_sys < <(cpu_gbps "${t_iperf##*:}" "$server
 # ROUNDS=N (default 1) more pairs, ssh then ours, back to back: the machine's
 # drift falls on both alike. The table shows each round; the median ratio
 # is the figure to quote.
-rounds=${ROUNDS:-1}; round_rows="| 1 | $gcm_tp | $ours_tp | $(python3 -c "print(f'{$ours_tp/$gcm_tp:.2f}')") | $gcm_cpu | $ours_cpu |"
-round_ratios="$(python3 -c "print($ours_tp/$gcm_tp)")"
-for r in $(seq 2 "$rounds"); do
+# Each round: "ssh-Gbit/s ours-Gbit/s ssh-CPU-s/GB ours-CPU-s/GB".
+rounds_out=("$gcm_tp $ours_tp $gcm_cpu $ours_cpu")
+for _ in $(seq 2 "${ROUNDS:-1}"); do
   read -r g_tp g_cpu _ _ < <(cpu_gbps "$gcm_iperf" "$gcm_ssh_pid" $(desc "$sshd_pid"))
   read -r o_tp o_cpu _ _ < <(cpu_gbps "${t_iperf##*:}" "$server_pid" "$connect_pid")
-  round_rows+=$'\n'"| $r | $g_tp | $o_tp | $(python3 -c "print(f'{$o_tp/$g_tp:.2f}')") | $g_cpu | $o_cpu |"
-  round_ratios+=" $(python3 -c "print($o_tp/$g_tp)")"
+  rounds_out+=("$g_tp $o_tp $g_cpu $o_cpu")
 done
-median_ratio=$(python3 -c 'import statistics, sys; print(f"{statistics.median(map(float, sys.argv[1:])):.2f}")' $round_ratios)
 ours_rec_tp=$(gbps "${r_iperf##*:}")
 
 echo "== latency (64-byte ping-pong) and opening (connect + 1-byte echo)"
@@ -310,8 +311,15 @@ cat <<EOF
 | gateway RSS per idle connection | $per_conn bytes (RSS $rss0 → $rss1 KiB) | | | | |
 | /healthz while holding them | $health | | | | |
 
-Throughput rounds (ssh -L aes128-gcm, then ours, ${secs}s each): median ratio ours/ssh $median_ratio
-| round | ssh Gbit/s | ours Gbit/s | ratio | ssh CPU-s/GB | ours CPU-s/GB |
-|---|---|---|---|---|---|
-$round_rows
 EOF
+printf '%s\n' "${rounds_out[@]}" | python3 -c '
+import statistics, sys
+rows = [line.split() for line in sys.stdin if line.strip()]
+ratios = [float(o) / float(g) for g, o, _, _ in rows]
+print()
+print("Throughput rounds (ssh -L aes128-gcm, then ours, %ss each): median ratio ours/ssh %.2f"
+      % (sys.argv[1], statistics.median(ratios)))
+print("| round | ssh Gbit/s | ours Gbit/s | ratio | ssh CPU-s/GB | ours CPU-s/GB |")
+print("|---|---|---|---|---|---|")
+for i, ((g, o, gc, oc), r) in enumerate(zip(rows, ratios), 1):
+    print("| %d | %s | %s | %.2f | %s | %s |" % (i, g, o, r, gc, oc))' "$secs"
