@@ -172,6 +172,9 @@ gbps() { timeout 120 iperf3 -c 127.0.0.1 -p "$1" -t "$secs" -J | jq '.end.sum_re
 # CPU seconds per GB carried: user + system time of the given processes
 # (from /proc/PID/stat) over the bytes iperf3 received. Prints "Gbit/s CPU-s/GB".
 ticks() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+# TCP segments retransmitted, system-wide (on loopback: reordering between
+# the two CPUs' backlogs makes the sender retransmit spuriously).
+retrans() { awk '/^Tcp:/ { if (seen) { for (i = 1; i <= NF; i++) if (h[i] == "RetransSegs") print $i; exit } split($0, h); seen = 1 }' /proc/net/snmp; }
 # Context switches (voluntary + involuntary) of every thread of the processes.
 switches() { local t=0 p; for p in "$@"; do t=$((t + $(cat /proc/"$p"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'))); done; echo "$t"; }
 # Per thread name: CPU ticks and context switches of the threads of a process
@@ -189,11 +192,11 @@ command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter true >/dev/nul
 # every thread, from /proc; system calls from `perf stat` where perf runs,
 # else "-").
 cpu_gbps() { # port pid...
-  local port=$1 t0 t1 s0 s1 j pf=$work/perfstat.$1 sp=""; shift
+  local port=$1 t0 t1 s0 s1 r0 r1 j pf=$work/perfstat.$1 sp=""; shift
   if [ -n "$syscall_counts" ]; then
     perf stat -x, -e raw_syscalls:sys_enter -p "$(IFS=,; echo "$*")" -o "$pf" -- sleep "$((secs + 2))" >/dev/null 2>&1 & sp=$!
   fi
-  t0=$(ticks "$@"); s0=$(switches "$@"); j=$(timeout 120 iperf3 -c 127.0.0.1 -p "$port" -t "$secs" -J); t1=$(ticks "$@"); s1=$(switches "$@")
+  r0=$(retrans); t0=$(ticks "$@"); s0=$(switches "$@"); j=$(timeout 120 iperf3 -c 127.0.0.1 -p "$port" -t "$secs" -J); t1=$(ticks "$@"); s1=$(switches "$@"); r1=$(retrans)
   [ -z "$sp" ] || wait "$sp" || true
   python3 -c 'import json, os, sys
 d = json.loads(sys.argv[1])["end"]["sum_received"]
@@ -207,8 +210,9 @@ try:
             sys_mb = "%.0f" % (int(f[0]) / (gb * 1000))
 except (OSError, ValueError):
     pass
-print("%.2f %.2f %.1f %s" % (rate, (int(sys.argv[3]) - int(sys.argv[2])) / hz / gb,
-    (int(sys.argv[5]) - int(sys.argv[4])) / (gb * 1000), sys_mb))' "$j" "$t0" "$t1" "$s0" "$s1" "$pf"
+print("%.2f %.2f %.1f %s %.0f" % (rate, (int(sys.argv[3]) - int(sys.argv[2])) / hz / gb,
+    (int(sys.argv[5]) - int(sys.argv[4])) / (gb * 1000), sys_mb,
+    (int(sys.argv[8]) - int(sys.argv[7])) / gb))' "$j" "$t0" "$t1" "$s0" "$s1" "$pf" "$r0" "$r1"
 }
 connect_pid=$(pgrep -f -- "connect $plain --port $iperf_port" | head -n 1)
 # HOLD=FILE: write the set-up's addresses and pids to FILE and wait (until
@@ -220,7 +224,7 @@ if [ -n "${HOLD:-}" ]; then
 fi
 echo "== throughput (iperf3, ${secs}s each)"
 direct_tp=$(gbps "$iperf_port")
-read -r gcm_tp gcm_cpu gcm_sw gcm_sys < <(cpu_gbps "$gcm_iperf" "$gcm_ssh_pid" $(desc "$sshd_pid"))
+read -r gcm_tp gcm_cpu gcm_sw gcm_sys gcm_rt < <(cpu_gbps "$gcm_iperf" "$gcm_ssh_pid" $(desc "$sshd_pid"))
 chacha_tp=$(gbps "$chacha_iperf")
 # PERF=DIR also profiles both processes of ours during its throughput run
 # (perf record, DWARF call graphs) into DIR/{serve,connect}.perf.
@@ -229,7 +233,7 @@ if [ -n "${PERF:-}" ]; then
   perf record --call-graph dwarf,32768 -F 1000 -p "$server_pid" -o "$PERF/serve.perf" -- sleep "$secs" >/dev/null 2>&1 & perf_pids=($!)
   perf record --call-graph dwarf,32768 -F 1000 -p "$connect_pid" -o "$PERF/connect.perf" -- sleep "$secs" >/dev/null 2>&1 & perf_pids+=($!)
 fi
-read -r ours_tp ours_cpu ours_sw ours_sys < <(cpu_gbps "${t_iperf##*:}" "$server_pid" "$connect_pid")
+read -r ours_tp ours_cpu ours_sw ours_sys ours_rt < <(cpu_gbps "${t_iperf##*:}" "$server_pid" "$connect_pid")
 [ -z "${PERF:-}" ] || wait "${perf_pids[@]}"
 # ROUNDS=N (default 1) more pairs, ssh then ours, back to back: the machine's
 # drift falls on both alike. The table shows each round; the median ratio
@@ -237,8 +241,8 @@ read -r ours_tp ours_cpu ours_sw ours_sys < <(cpu_gbps "${t_iperf##*:}" "$server
 # Each round: "ssh-Gbit/s ours-Gbit/s ssh-CPU-s/GB ours-CPU-s/GB".
 rounds_out=("$gcm_tp $ours_tp $gcm_cpu $ours_cpu")
 for _ in $(seq 2 "${ROUNDS:-1}"); do
-  read -r g_tp g_cpu _ _ < <(cpu_gbps "$gcm_iperf" "$gcm_ssh_pid" $(desc "$sshd_pid"))
-  read -r o_tp o_cpu _ _ < <(cpu_gbps "${t_iperf##*:}" "$server_pid" "$connect_pid")
+  read -r g_tp g_cpu _ _ _ < <(cpu_gbps "$gcm_iperf" "$gcm_ssh_pid" $(desc "$sshd_pid"))
+  read -r o_tp o_cpu _ _ _ < <(cpu_gbps "${t_iperf##*:}" "$server_pid" "$connect_pid")
   rounds_out+=("$g_tp $o_tp $g_cpu $o_cpu")
 done
 ours_rec_tp=$(gbps "${r_iperf##*:}")
@@ -292,7 +296,7 @@ read -r idle_end <&"${IDLE[0]}" || true
 per_conn=$(( (rss1 - rss0) * 1024 / idle ))
 
 j() { echo "$1" | jq -r ".$2"; }
-ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+ratio() { python3 -c "print(f'{$1/$2:.2f}' if $2 else '-')"; }
 cat <<EOF
 
 == results ($(date -u +%FT%TZ), load before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg))
@@ -301,6 +305,7 @@ cat <<EOF
 | throughput, Gbit/s | $ours_tp (recording on: $ours_rec_tp) | $gcm_tp | $chacha_tp | $direct_tp | $(ratio "$ours_tp" "$gcm_tp") |
 | CPU seconds per GB (serve + connect / sshd + ssh) | $ours_cpu | $gcm_cpu | - | - | $(ratio "$ours_cpu" "$gcm_cpu") |
 | context switches / system calls per MB carried (same processes) | $ours_sw / $ours_sys | $gcm_sw / $gcm_sys | - | - | $(ratio "$ours_sw" "$gcm_sw") |
+| TCP segments retransmitted per GB (system-wide; loopback reordering) | $ours_rt | $gcm_rt | - | - | $(ratio "$ours_rt" "$gcm_rt") |
 | ping-pong p50 / p99, µs | $(j "$ours_pp" p50_us) / $(j "$ours_pp" p99_us) | $(j "$gcm_pp" p50_us) / $(j "$gcm_pp" p99_us) | - | $(j "$direct_pp" p50_us) / $(j "$direct_pp" p99_us) | $(ratio "$(j "$ours_pp" p50_us)" "$(j "$gcm_pp" p50_us)") / $(ratio "$(j "$ours_pp" p99_us)" "$(j "$gcm_pp" p99_us)") |
 | open (connect + 1-byte echo) p50 / p99, µs | $(j "$ours_op" p50_us) / $(j "$ours_op" p99_us) | $(j "$gcm_op" p50_us) / $(j "$gcm_op" p99_us) | - | $(j "$direct_op" p50_us) / $(j "$direct_op" p99_us) | $(ratio "$(j "$ours_op" p50_us)" "$(j "$gcm_op" p50_us)") |
 | CPU µs per opening (serve + connect / sshd + ssh) | $(j "$ours_op" cpu_us) | $(j "$gcm_op" cpu_us) | - | - | $(ratio "$(j "$ours_op" cpu_us)" "$(j "$gcm_op" cpu_us)") |

@@ -23,6 +23,7 @@ use sekimori_types::{AccessRequestId, Lang, TunnelCredentialId};
 use crate::protocol::{
     self, ALPN, EXPORTER_LABEL, EXPORTER_LEN, FRAME_HEADER, Hello, Refusal, Reply,
 };
+use crate::record::{self, Content, Opener, Side, TrafficSecrets};
 use crate::tunnel::{self, Msg};
 
 /// The SHA-256 fingerprint of a DER certificate, `SHA256:AB:CD:…` (the form
@@ -157,6 +158,17 @@ pub async fn connect_tls(
     pin: &Pin,
     alpn: &[&[u8]],
 ) -> Result<Connected, ClientError> {
+    connect_tls_keyed(server, pin, alpn, None).await
+}
+
+/// [`connect_tls`]; with `secrets`, the connection's traffic secrets are
+/// kept there, for the tunnel's record layer to take over.
+async fn connect_tls_keyed(
+    server: &str,
+    pin: &Pin,
+    alpn: &[&[u8]],
+    secrets: Option<Arc<TrafficSecrets>>,
+) -> Result<Connected, ClientError> {
     let verifier = Arc::new(PinVerifier { pin: pin.clone(), presented: Mutex::new(None) });
     let mut config = ClientConfig::builder_with_provider(Arc::new(tls_provider()))
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -165,6 +177,10 @@ pub async fn connect_tls(
         .with_custom_certificate_verifier(verifier.clone())
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    if let Some(secrets) = secrets {
+        config.key_log = secrets;
+        config.enable_secret_extraction = true;
+    }
     let host = server.rsplit_once(':').map_or(server, |(h, _)| h);
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let name = ServerName::try_from(host.to_owned())
@@ -197,6 +213,55 @@ pub async fn connect_tls(
         },
         Err(_) => {
             Err(ClientError::Tls { server: server.into(), message: "handshake timed out".into() })
+        }
+    }
+}
+
+/// Reads the gateway's answer to the hello: one frame, alone in its
+/// records (session tickets may come first). Its body, and the bytes read
+/// after its last record.
+async fn read_reply(
+    sock: &mut TcpStream,
+    opener: &mut Opener,
+    mut buf: Vec<u8>,
+) -> Result<(Vec<u8>, Vec<u8>), ClientError> {
+    let fail = |what: String| ClientError::Protocol(format!("hello: {what}"));
+    let mut plain = Vec::new();
+    loop {
+        let mut pos = 0;
+        while let Some((used, content)) = opener
+            .open(buf.get_mut(pos..).unwrap_or_default(), pos)
+            .map_err(|e| fail(e.to_string()))?
+        {
+            match content {
+                Content::Data(r) => {
+                    plain.extend_from_slice(buf.get(pos + r.start..pos + r.end).unwrap_or_default())
+                }
+                Content::Nothing => {}
+                Content::Closed => return Err(fail("the gateway closed the connection".into())),
+            }
+            pos += used;
+            if let Some(header) = plain.get(..FRAME_HEADER) {
+                let header: [u8; FRAME_HEADER] =
+                    header.try_into().map_err(|_| fail("a short frame header".into()))?;
+                let len = protocol::decode_header(&header)
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                if plain.len() > FRAME_HEADER + len {
+                    return Err(fail("data after the answer, in its record".into()));
+                }
+                if plain.len() == FRAME_HEADER + len {
+                    buf.drain(..pos);
+                    return Ok((plain.split_off(FRAME_HEADER), buf));
+                }
+            }
+        }
+        buf.drain(..pos);
+        if buf.len() > 1024 * 1024 {
+            return Err(fail("the answer is too long".into()));
+        }
+        let n = sock.read_buf(&mut buf).await.map_err(|e| fail(e.to_string()))?;
+        if n == 0 {
+            return Err(fail("the gateway closed the connection".into()));
         }
     }
 }
@@ -271,7 +336,9 @@ impl Tunnel {
         key: &ClientKey,
         lang: Lang,
     ) -> Result<Tunnel, ClientError> {
-        let Connected { mut tls, .. } = connect_tls(server, pin, &[ALPN]).await?;
+        let secrets = TrafficSecrets::new();
+        let Connected { mut tls, .. } =
+            connect_tls_keyed(server, pin, &[ALPN], Some(secrets.clone())).await?;
         if tls.get_ref().1.alpn_protocol() != Some(ALPN) {
             return Err(ClientError::NoTunnelProtocol);
         }
@@ -284,17 +351,27 @@ impl Tunnel {
         let hello =
             Hello { credential, signature: hex::encode(signature), lang: Some(lang.to_string()) };
         let io = |e: std::io::Error| ClientError::Protocol(format!("hello: {e}"));
-        tls.write_all(&protocol::encode_frame(&hello)).await.map_err(io)?;
+        let tls_err = |e: String| ClientError::Protocol(format!("TLS: {e}"));
+        // The record layer takes over right after the handshake (nothing
+        // but the gateway's session tickets can have come since).
         tls.flush().await.map_err(io)?;
-        let mut header = [0u8; FRAME_HEADER];
-        tokio::time::timeout(Duration::from_secs(15), tls.read_exact(&mut header))
-            .await
-            .map_err(|_| ClientError::Protocol("no answer to the hello".into()))?
-            .map_err(io)?;
-        let len =
-            protocol::decode_header(&header).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let mut body = vec![0u8; len];
-        tls.read_exact(&mut body).await.map_err(io)?;
+        let (buffered, conn) = tls.into_inner();
+        let leftover = buffered.buffer().to_vec();
+        let mut sock = buffered.into_inner();
+        let extracted = conn.dangerous_extract_secrets().map_err(|e| tls_err(e.to_string()))?;
+        let (mut sealer, mut opener) = record::take_over(extracted, &secrets, Side::Client)
+            .map_err(|e| tls_err(e.to_string()))?;
+        let mut out = Vec::new();
+        sealer
+            .seal_copy(&mut out, &protocol::encode_frame(&hello))
+            .map_err(|e| tls_err(e.to_string()))?;
+        sock.write_all(&out).await.map_err(io)?;
+        let (body, rest) = tokio::time::timeout(
+            Duration::from_secs(15),
+            read_reply(&mut sock, &mut opener, leftover),
+        )
+        .await
+        .map_err(|_| ClientError::Protocol("no answer to the hello".into()))??;
         let reply: Reply =
             protocol::decode_body(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
         let (username, credential_expires_at) = match reply {
@@ -303,9 +380,7 @@ impl Tunnel {
             }
             Reply::Refused(r) => return Err(ClientError::Refused(r)),
         };
-        let (buffered, conn) = tls.into_inner();
-        let (driver, tx) =
-            tunnel::new_driver(buffered, rustls::Connection::Client(conn), usize::MAX, None, lang);
+        let (driver, tx) = tunnel::new_driver(sock, rest, (sealer, opener), usize::MAX, None, lang);
         tokio::spawn(driver.run());
         Ok(Tunnel { tx, username, credential_expires_at })
     }

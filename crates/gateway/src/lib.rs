@@ -9,9 +9,11 @@ pub mod live;
 pub mod mux;
 pub mod pcap;
 pub mod protocol;
+mod record;
 pub mod recording;
 mod records;
 pub mod server;
 mod tunnel;
 
+pub use record::TrafficSecrets;
 pub use server::{Gateway, GatewayConfig, GatewaySettings};

@@ -27,6 +27,7 @@ use crate::live::{LiveConn, LiveSnapshot, LiveTunnel, Registry};
 use crate::protocol::{
     self, EXPORTER_LABEL, EXPORTER_LEN, FRAME_HEADER, Hello, Refusal, RefusalCode, Reply,
 };
+use crate::record::{self, Side, TrafficSecrets};
 use crate::recording::{
     Direction, FILE_EXTENSION, Recorder, RecordingConfig, RecordingHeader, read_recording,
 };
@@ -56,6 +57,11 @@ pub struct GatewayConfig {
     /// before they are written as one store job (see the `records`
     /// module). A connection that ends within it is written as one row.
     pub record_delay: Duration,
+    /// Records a tunnel seals with one key before it updates it (a TLS 1.3
+    /// `KeyUpdate`, like OpenSSH's `RekeyLimit`); the cipher suite's
+    /// confidentiality limit (2^24 records for AES-GCM) caps it and is the
+    /// default.
+    pub rekey_after_records: u64,
 }
 
 impl Default for GatewayConfig {
@@ -67,6 +73,7 @@ impl Default for GatewayConfig {
             max_connections: 20_000,
             max_streams_per_tunnel: 20_000,
             record_delay: Duration::from_millis(2),
+            rekey_after_records: u64::MAX,
         }
     }
 }
@@ -441,10 +448,15 @@ impl Gateway {
     }
     /// Serves one TLS connection that negotiated ALPN `sekimori/1`: the
     /// hello, then the tunnel's driver (see the `mux` module) until it ends.
+    ///
+    /// `secrets` is the key log of the connection's config
+    /// ([`TrafficSecrets::server_config`]): once the hello is answered, the
+    /// tunnel's own record layer takes over from rustls with them.
     pub async fn serve_tunnel(
         self: Arc<Self>,
         mut tls: tokio_rustls::server::TlsStream<BufReader<TcpStream>>,
         peer: SocketAddr,
+        secrets: Arc<TrafficSecrets>,
     ) {
         let hello = tokio::time::timeout(self.cfg.hello_timeout, self.hello(&mut tls, peer)).await;
         let (credential, user, lang) = match hello {
@@ -452,6 +464,22 @@ impl Gateway {
             Ok(Err(())) => return,
             Err(_) => {
                 tracing::debug!(message = "Tunnel hello timed out.", %peer);
+                return;
+            }
+        };
+        // The answer is out (flushed) and the client sends nothing before
+        // it has it: rustls holds nothing more, the record layer takes over.
+        let (buffered, conn) = tls.into_inner();
+        let leftover = buffered.buffer().to_vec();
+        let sock = buffered.into_inner();
+        let keys = conn
+            .dangerous_extract_secrets()
+            .map_err(|e| e.to_string())
+            .and_then(|x| record::take_over(x, &secrets, Side::Server).map_err(|e| e.to_string()));
+        let keys = match keys {
+            Ok(k) => k,
+            Err(error) => {
+                tracing::warn!(message = "Tunnel closed: its TLS keys could not be taken over.", %peer, %error);
                 return;
             }
         };
@@ -464,11 +492,11 @@ impl Gateway {
         });
         self.live.add_tunnel(live.clone());
         let ctx = Arc::new(TunnelCtx { live: live.clone() });
-        let (buffered, conn) = tls.into_inner();
         let side = GatewaySide { gw: self.clone(), ctx, peer };
         let (driver, _tx) = tunnel::new_driver(
-            buffered,
-            rustls::Connection::Server(conn),
+            sock,
+            leftover,
+            keys,
             self.cfg.max_streams_per_tunnel as usize,
             Some(side),
             lang,
@@ -479,6 +507,11 @@ impl Gateway {
             self.live.kill_where(reason, |c| c.tunnel == live.id);
         }
         self.live.remove_tunnel(live.id);
+    }
+
+    /// Records a tunnel seals per key (see [`GatewayConfig`]).
+    pub(crate) fn rekey_after_records(&self) -> u64 {
+        self.cfg.rekey_after_records
     }
 
     /// The current time of the gateway's clock.

@@ -1,12 +1,13 @@
 //! The tunnel's I/O driver, shared by both ends: one task per tunnel owns
-//! the TCP socket and the (already handshaken) rustls connection, and the
-//! sockets of every stream it carries. It reads the TLS socket into one
-//! buffer, lets rustls decrypt, parses [`mux`](crate::mux) frames from
-//! rustls's plaintext in place and writes `DATA` payloads straight into the
-//! stream's socket; only when that socket would block is the rest copied
-//! into a per-stream queue (bounded by the stream's credit). In the other
-//! direction it reads a readable stream socket into its frame buffer behind
-//! a `DATA` header, and hands the frames to rustls to encrypt.
+//! the TCP socket, the TLS record layer that took over from rustls after
+//! the handshake ([`record`](crate::record)), and the sockets of every
+//! stream it carries. It reads the TLS socket into one buffer, opens the
+//! records where they lie, parses [`mux`](crate::mux) frames from their
+//! plaintext and writes `DATA` payloads into the stream's socket; only when
+//! that socket would block is the rest copied into a per-stream queue
+//! (bounded by the stream's credit). In the other direction it reads a
+//! readable stream socket straight into the records that will carry the
+//! bytes, behind a `DATA` header, and seals them there.
 //!
 //! Readiness of the stream sockets is awaited by small futures in one
 //! [`FuturesUnordered`], armed only while a stream has something to wait
@@ -14,7 +15,7 @@
 //! Flow control: see the [`mux`](crate::mux) module.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use crate::client::{CarryEnd, ClientError, GrantInfo};
 use crate::live::LiveTunnel;
 use crate::mux::{self, Control, Event, GoAwayReason, ResetReason};
 use crate::protocol::{self, Refusal, RefusalCode};
+use crate::record::{Content, Opener, Outbox, Sealer};
 use crate::recording::Direction;
 use crate::server::{Gateway, Opened, TunnelCtx};
 
@@ -78,6 +80,8 @@ pub(crate) enum Msg {
 
 /// Bytes read from a tunnel's TLS socket at a time (both ends).
 pub(crate) const READ_BUFFER: usize = 256 * 1024;
+/// The record buffer kept for reuse once it is empty: a burst's records.
+const OUTBOX_KEEP: usize = 2 * BURST;
 
 enum Ready {
     Readable(u32),
@@ -231,8 +235,16 @@ struct State {
     /// driver itself (never aborted: a result nobody waits for any more is
     /// finished, so its record is closed).
     opening: FuturesUnordered<OpeningFut>,
-    /// Plaintext frames to encrypt.
+    /// Control frames (and recorded data) to seal, in order, before
+    /// anything else goes into `outbox`.
     out: Vec<u8>,
+    /// Records for the TLS socket.
+    outbox: Outbox,
+    sealer: Sealer,
+    /// A recorded stream's bytes, read before they are sealed.
+    scratch: Vec<u8>,
+    /// Sealing failed: the tunnel ends.
+    broken: Option<String>,
     tunnel_send: u64,
     tunnel_recv_left: u64,
     tunnel_unacked: u64,
@@ -253,49 +265,35 @@ struct State {
 /// One tunnel's driver.
 pub(crate) struct Driver {
     sock: TcpStream,
-    tls: rustls::Connection,
+    opener: Opener,
     dec: mux::Decoder,
+    /// TLS records read from the socket; `rlen` bytes of it are not
+    /// processed yet (the start of a record).
     rbuf: Vec<u8>,
+    rlen: usize,
+    /// Bytes of the socket processed before `rbuf` (for error offsets).
+    rx_offset: u64,
     st: State,
     msgs: mpsc::UnboundedReceiver<Msg>,
     kill: Option<Arc<LiveTunnel>>,
     eof: bool,
     handles_gone: bool,
-    /// Bytes at the start of `rbuf` not processed yet.
-    pending_leftover: usize,
 }
 
-/// Writes to a non-blocking socket without waiting.
-struct SockWriter<'a>(&'a TcpStream);
-
-impl Write for SockWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.try_write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.try_write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A driver over a handshaken TLS connection; `buffered` is its socket with
-/// the read buffer that was in front of it during the handshake (what it
-/// still holds are TLS records not yet read: they go first).
+/// A driver over a tunnel's socket whose TLS handshake rustls finished and
+/// handed over ([`record::take_over`]); `leftover` are bytes read from the
+/// socket and not yet processed (TLS records: they go first).
 pub(crate) fn new_driver(
-    buffered: tokio::io::BufReader<TcpStream>,
-    mut tls: rustls::Connection,
+    sock: TcpStream,
+    leftover: Vec<u8>,
+    (mut sealer, opener): (Sealer, Opener),
     max_streams: usize,
     gateway: Option<GatewaySide>,
     lang: Lang,
 ) -> (Driver, mpsc::UnboundedSender<Msg>) {
-    // Data is produced only while the socket keeps up; what can pile up
-    // beyond that is control frames a peer provokes without reading: past
-    // this limit the tunnel closes.
-    tls.set_buffer_limit(Some(MAX_PENDING_OUT));
+    if let Some(g) = &gateway {
+        sealer.rekey_after(g.gw.rekey_after_records());
+    }
     let (tx, msgs) = mpsc::unbounded_channel();
     let kill = gateway.as_ref().map(|g| g.ctx.live.clone());
     let gw = gateway.as_ref().map(|g| g.gw.clone());
@@ -311,6 +309,10 @@ pub(crate) fn new_driver(
         ready: FuturesUnordered::new(),
         opening: FuturesUnordered::new(),
         out: Vec::new(),
+        outbox: Outbox::default(),
+        sealer,
+        scratch: Vec::new(),
+        broken: None,
         tunnel_send: u64::from(protocol::TUNNEL_WINDOW),
         tunnel_recv_left: u64::from(protocol::TUNNEL_WINDOW),
         tunnel_unacked: 0,
@@ -322,25 +324,22 @@ pub(crate) fn new_driver(
         gw,
         lang,
     };
-    let leftover = buffered.buffer().to_vec();
-    let mut d = Driver {
-        sock: buffered.into_inner(),
-        tls,
+    let rlen = leftover.len();
+    let mut rbuf = leftover;
+    rbuf.resize(READ_BUFFER.max(rlen), 0);
+    let d = Driver {
+        sock,
+        opener,
         dec: mux::Decoder::default(),
-        rbuf: vec![0; READ_BUFFER],
+        rbuf,
+        rlen,
+        rx_offset: 0,
         st,
         msgs,
         kill,
         eof: false,
         handles_gone: false,
-        pending_leftover: 0,
     };
-    let n = leftover.len().min(d.rbuf.len());
-    if let (Some(dst), Some(src)) = (d.rbuf.get_mut(..n), leftover.get(..n)) {
-        dst.copy_from_slice(src);
-        // Processed by `run` before anything else.
-        d.pending_leftover = n;
-    }
     (d, tx)
 }
 
@@ -385,10 +384,12 @@ impl Driver {
             let _ = reply.send(Err(ClientError::Protocol("the tunnel closed".into())));
         }
         if !self.eof {
-            self.tls.send_close_notify();
+            if self.st.seal_all().is_ok() {
+                let _ = self.st.outbox.close_notify(&mut self.st.sealer);
+            }
             let _ = self.flush_out();
             let _ = tokio::time::timeout(std::time::Duration::from_millis(200), async {
-                while self.tls.wants_write() {
+                while self.wants_write() {
                     if self.sock.writable().await.is_err() || self.flush_out().is_err() {
                         break;
                     }
@@ -399,15 +400,14 @@ impl Driver {
     }
 
     async fn run_inner(&mut self) -> Result<(), Fail> {
-        if self.pending_leftover > 0 {
-            let n = std::mem::take(&mut self.pending_leftover);
-            self.on_input(n)?;
+        if self.rlen > 0 {
+            self.on_records()?;
             self.st.record_pending().await;
         }
         loop {
             self.st.record_pending().await;
             self.flush_out()?;
-            if !self.tls.wants_write() && !self.st.deferred.is_empty() {
+            if !self.wants_write() && !self.st.deferred.is_empty() {
                 for id in std::mem::take(&mut self.st.deferred) {
                     self.st.on_readable(id).await;
                 }
@@ -419,7 +419,7 @@ impl Driver {
             if self.eof {
                 return Err(Fail::Closed);
             }
-            let want_write = self.tls.wants_write();
+            let want_write = self.wants_write();
             let kill = self.kill.clone();
             tokio::select! {
                 r = self.sock.readable() => {
@@ -435,7 +435,7 @@ impl Driver {
                             if let Some(s) = self.st.streams.get_mut(&id) {
                                 s.reading = None;
                             }
-                            if self.tls.wants_write() {
+                            if self.wants_write() {
                                 self.st.deferred.push(id);
                             } else {
                                 self.st.on_readable(id).await;
@@ -472,97 +472,115 @@ impl Driver {
         }
     }
 
+    /// Whether sealed bytes wait for the socket.
+    fn wants_write(&self) -> bool {
+        self.st.outbox.len() > 0
+    }
+
     /// Reads what the socket has and processes it.
     fn read_socket(&mut self) -> Result<(), Fail> {
-        match self.sock.try_read(&mut self.rbuf) {
+        let free = self.rbuf.get_mut(self.rlen..).unwrap_or_default();
+        match self.sock.try_read(free) {
             Ok(0) => {
+                // A close without close_notify.
                 self.eof = true;
-                // Lets rustls note the EOF (a close without close_notify).
-                let _ = self.tls.read_tls(&mut &[][..]);
                 Ok(())
             }
-            Ok(n) => self.on_input(n),
+            Ok(n) => {
+                self.rlen += n;
+                self.on_records()
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
             Err(e) => Err(Fail::Io(e.to_string())),
         }
     }
 
-    /// Feeds `rbuf[..n]` to rustls and handles the plaintext.
-    fn on_input(&mut self, n: usize) -> Result<(), Fail> {
-        let rbuf = std::mem::take(&mut self.rbuf);
-        let r = self.on_input_from(rbuf.get(..n).unwrap_or_default());
+    /// Opens the whole records in `rbuf[..rlen]` in place and handles what
+    /// they carry; keeps the start of a record that is not all there.
+    fn on_records(&mut self) -> Result<(), Fail> {
+        let mut rbuf = std::mem::take(&mut self.rbuf);
+        let end = self.rlen.min(rbuf.len());
+        let mut pos = 0;
+        let r = loop {
+            if self.eof {
+                break Ok(());
+            }
+            let offset = usize::try_from(self.rx_offset).unwrap_or(usize::MAX).saturating_add(pos);
+            let rec = rbuf.get_mut(pos..end).unwrap_or_default();
+            let (used, content) = match self.opener.open(rec, offset) {
+                Ok(Some(v)) => v,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(Fail::Io(format!("TLS: {e}"))),
+            };
+            let at = pos;
+            pos += used;
+            match content {
+                Content::Data(range) => {
+                    let payload = rbuf.get(at + range.start..at + range.end).unwrap_or_default();
+                    if let Err(e) = self.on_plaintext(payload) {
+                        break Err(e);
+                    }
+                }
+                Content::Nothing => {}
+                Content::Closed => {
+                    self.st.flush_wbuf();
+                    self.eof = true;
+                }
+            }
+            // The peer updated its key and asked for ours (possibly before
+            // this driver started): ours follows what is queued.
+            if std::mem::take(&mut self.opener.update_requested) {
+                let sealed = self.st.seal_control().and_then(|()| {
+                    self.st.outbox.key_update(&mut self.st.sealer).map_err(|e| e.to_string())
+                });
+                if let Err(e) = sealed {
+                    break Err(Fail::Io(format!("TLS: {e}")));
+                }
+            }
+        };
+        rbuf.copy_within(pos..end, 0);
+        self.rlen = end - pos;
+        self.rx_offset += pos as u64;
         self.rbuf = rbuf;
-        r
-    }
-
-    fn on_input_from(&mut self, input: &[u8]) -> Result<(), Fail> {
-        let r = self.decrypt_all(input);
         self.st.flush_wbuf();
         r
     }
 
-    fn decrypt_all(&mut self, mut input: &[u8]) -> Result<(), Fail> {
-        while !input.is_empty() {
-            match self.tls.read_tls(&mut input) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => return Err(Fail::Io(format!("TLS: {e}"))),
-            }
-            let state = match self.tls.process_new_packets() {
-                Ok(s) => s,
-                Err(e) => {
-                    // Sends the alert, if any.
-                    let _ = self.flush_out();
-                    return Err(Fail::Io(format!("TLS: {e}")));
-                }
-            };
-            self.drain_plaintext()?;
-            if state.peer_has_closed() {
-                self.st.flush_wbuf();
-                self.eof = true;
-                return Ok(());
+    /// Handles a record's application data: mux frames.
+    fn on_plaintext(&mut self, chunk: &[u8]) -> Result<(), Fail> {
+        let mut used = 0;
+        while used < chunk.len() {
+            let (n, ev) = self.dec.feed(chunk.get(used..).unwrap_or_default())?;
+            used += n;
+            if let Some(ev) = ev {
+                self.st.on_event(ev)?;
             }
         }
         Ok(())
     }
 
-    /// Handles every plaintext byte rustls holds.
-    fn drain_plaintext(&mut self) -> Result<(), Fail> {
-        loop {
-            let chunk = match self.tls.reader().into_first_chunk() {
-                Ok([]) => return Ok(()),
-                Ok(c) => c,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(Fail::Io(e.to_string())),
-            };
-            let mut used = 0;
-            while used < chunk.len() {
-                let (n, ev) = self.dec.feed(chunk.get(used..).unwrap_or_default())?;
-                used += n;
-                if let Some(ev) = ev {
-                    self.st.on_event(ev)?;
-                }
-            }
-            let n = chunk.len();
-            std::io::BufRead::consume(&mut self.tls.reader(), n);
-        }
-    }
-
-    /// Encrypts pending frames and writes what the socket takes.
+    /// Seals pending frames and writes what the socket takes.
     fn flush_out(&mut self) -> Result<(), Fail> {
-        if !self.st.out.is_empty() {
-            self.tls.writer().write_all(&self.st.out).map_err(|e| Fail::Io(e.to_string()))?;
-            self.st.out.clear();
-            self.st.out = recycle(std::mem::take(&mut self.st.out));
+        if let Some(e) = self.st.broken.take() {
+            return Err(Fail::Io(format!("TLS: {e}")));
         }
-        while self.tls.wants_write() {
-            match self.tls.write_tls(&mut SockWriter(&self.sock)) {
+        self.st.seal_all().map_err(|e| Fail::Io(format!("TLS: {e}")))?;
+        loop {
+            let pending = self.st.outbox.pending();
+            if pending.is_empty() {
+                break;
+            }
+            match self.sock.try_write(pending) {
                 Ok(0) => break,
-                Ok(_) => {}
+                Ok(n) => self.st.outbox.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(Fail::Io(e.to_string())),
             }
         }
+        if self.st.outbox.len() > MAX_PENDING_OUT {
+            return Err(Fail::Io("the peer does not read: too much waits for it".into()));
+        }
+        self.st.outbox.shrink(OUTBOX_KEEP);
         Ok(())
     }
 }
@@ -888,10 +906,17 @@ impl State {
         self.close_stream(id, reason, None);
     }
 
-    /// A stream socket is readable: frames what it has, within credit.
+    /// A stream socket is readable: frames what it has, within credit. Bytes
+    /// of a stream that is not recorded are read straight into the records
+    /// that carry them ([`Outbox::read_frame`]); a recorded stream's are
+    /// recorded first, then sealed.
     async fn on_readable(&mut self, id: u32) {
         let Some(s) = self.streams.get_mut(&id) else { return };
         let Some(sock) = s.sock.clone() else { return };
+        let recording = match &s.ext {
+            Ext::Gateway(g) => g.opened.recording.clone(),
+            _ => None,
+        };
         let mut moved = 0usize;
         loop {
             let Some(s) = self.streams.get_mut(&id) else { return };
@@ -901,13 +926,30 @@ impl State {
                 return;
             }
             let want = (credit as usize).min(READ_CHUNK);
-            let start = self.out.len();
-            self.out.extend_from_slice(&[0; mux::HEADER]);
-            self.out.reserve(want);
-            let r = sock.try_read_buf(&mut bytes::BufMut::limit(&mut self.out, want));
+            // Frames queued before this data go first.
+            if let Err(e) = self.seal_control() {
+                self.broken.get_or_insert(e);
+                return;
+            }
+            let r = if recording.is_some() {
+                self.scratch.resize(want, 0);
+                sock.try_read(&mut self.scratch)
+            } else {
+                self.outbox.read_frame(
+                    &mut self.sealer,
+                    mux::HEADER,
+                    want,
+                    |slots| sock.try_read_vectored(slots),
+                    |n, dst| {
+                        let mut h = [0u8; mux::HEADER];
+                        mux::put_data_header(&mut h, id, n);
+                        dst.copy_from_slice(&h);
+                    },
+                )
+            };
+            let Some(s) = self.streams.get_mut(&id) else { return };
             match r {
                 Ok(0) => {
-                    self.out.truncate(start);
                     s.local_fin = true;
                     s.first_end.get_or_insert(Ending::Local);
                     mux::fin(&mut self.out, id);
@@ -915,55 +957,61 @@ impl State {
                     return;
                 }
                 Ok(n) => {
-                    self.out.truncate(start + mux::HEADER + n);
-                    let mut h = [0u8; mux::HEADER];
-                    mux::put_data_header(&mut h, id, n);
-                    if let Some(dst) = self.out.get_mut(start..start + mux::HEADER) {
-                        dst.copy_from_slice(&h);
-                    }
                     s.send_credit -= n as u64;
                     self.tunnel_send -= n as u64;
                     s.read += n as u64;
                     if let Ext::Gateway(g) = &s.ext {
                         g.opened.conn.bytes_down.fetch_add(n as u64, Ordering::Relaxed);
-                        if let Some(rec) = g.opened.recording.clone() {
-                            let data = Bytes::copy_from_slice(
-                                self.out.get(start + mux::HEADER..).unwrap_or_default(),
+                    }
+                    if let Some(rec) = &recording {
+                        let data =
+                            Bytes::copy_from_slice(self.scratch.get(..n).unwrap_or_default());
+                        let ok = match &self.gw {
+                            Some(gw) => rec.record(Direction::Down, gw.now(), data).await.is_ok(),
+                            None => true,
+                        };
+                        if !ok {
+                            self.close_stream(
+                                id,
+                                CloseReason::RecordingFailed,
+                                Some(ResetReason::Closed),
                             );
-                            let ok = match &self.gw {
-                                Some(gw) => {
-                                    rec.record(Direction::Down, gw.now(), data).await.is_ok()
-                                }
-                                None => true,
-                            };
-                            if !ok {
-                                self.out.truncate(start);
-                                self.close_stream(
-                                    id,
-                                    CloseReason::RecordingFailed,
-                                    Some(ResetReason::Closed),
-                                );
-                                return;
-                            }
+                            return;
                         }
+                        let mut h = [0u8; mux::HEADER];
+                        mux::put_data_header(&mut h, id, n);
+                        self.out.extend_from_slice(&h);
+                        self.out.extend_from_slice(self.scratch.get(..n).unwrap_or_default());
                     }
                     moved += n;
-                    if moved >= BURST || self.out.len() >= MAX_PENDING_OUT / 4 {
+                    if moved >= BURST || self.outbox.len() + self.out.len() >= MAX_PENDING_OUT / 4 {
                         break;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.out.truncate(start);
-                    break;
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(_) => {
-                    self.out.truncate(start);
                     self.close_stream(id, CloseReason::Target, Some(ResetReason::Closed));
                     return;
                 }
             }
         }
         self.arm_read(id);
+    }
+
+    /// Seals the control frames (and recorded data) queued in `out`.
+    fn seal_control(&mut self) -> Result<(), String> {
+        if !self.out.is_empty() {
+            self.outbox.push(&mut self.sealer, &self.out).map_err(|e| e.to_string())?;
+            self.out.clear();
+            self.out = recycle(std::mem::take(&mut self.out));
+        }
+        Ok(())
+    }
+
+    /// Seals everything queued, the open record included.
+    fn seal_all(&mut self) -> Result<(), String> {
+        self.seal_control()?;
+        self.outbox.close(&mut self.sealer).map_err(|e| e.to_string())
     }
 
     /// Records the payload received for recorded streams, then lets it go

@@ -14,9 +14,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use rustls::ServerConfig;
+use rustls::server::Acceptor;
+use sekimori_gateway::TrafficSecrets;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::LazyConfigAcceptor;
 use tower::ServiceExt;
 
 use sekimori_gateway::Gateway;
@@ -58,7 +60,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
     drain: Duration,
 ) -> std::io::Result<()> {
-    let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -85,7 +86,7 @@ pub async fn serve(
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
+        let tls = tls.clone();
         let app = app.clone();
         let gateway = gateway.clone();
         let builder = builder.clone();
@@ -97,7 +98,23 @@ pub async fn serve(
             // the socket turns that into one system call per 64 KiB, which
             // is what lets a tunnel run at multiple Gbit/s.
             let tcp = tokio::io::BufReader::with_capacity(SOCKET_READ_BUFFER, tcp);
-            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+            // A connection that offers the tunnel's ALPN gets a config of its
+            // own that keeps its traffic secrets (the tunnel's record layer
+            // takes over from rustls after the hello).
+            let handshake = async {
+                let start = LazyConfigAcceptor::new(Acceptor::default(), tcp).await?;
+                let tunnel = start.client_hello().alpn().is_some_and(|mut offered| {
+                    offered.any(|p| p == sekimori_gateway::protocol::ALPN)
+                });
+                let (config, secrets) = if tunnel {
+                    let (c, s) = TrafficSecrets::server_config(&tls);
+                    (c, Some(s))
+                } else {
+                    (tls.clone(), None)
+                };
+                Ok::<_, std::io::Error>((start.into_stream(config).await?, secrets))
+            };
+            let (tls, secrets) = match tokio::time::timeout(handshake_timeout, handshake).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(error)) => {
                     tracing::debug!(message = "TLS handshake failed.", %peer, %error);
@@ -122,7 +139,10 @@ pub async fn serve(
                         tracing::debug!(message = "HTTP connection ended with an error.", %peer, %error);
                     }
                 }
-                Some(sekimori_gateway::protocol::ALPN) => gateway.serve_tunnel(tls, peer).await,
+                Some(sekimori_gateway::protocol::ALPN) => match secrets {
+                    Some(secrets) => gateway.serve_tunnel(tls, peer, secrets).await,
+                    None => tracing::debug!(message = "Tunnel ALPN without its offer.", %peer),
+                },
                 Some(other) => {
                     tracing::debug!(message = "Unknown ALPN protocol.", %peer, alpn = ?String::from_utf8_lossy(other));
                 }
