@@ -54,6 +54,8 @@ pub(crate) enum RecordError {
     Length { offset: usize, len: usize },
     #[error("TLS record at offset {offset}: decryption failed (record {seq} of this key)")]
     Decrypt { offset: usize, seq: u64 },
+    #[error("TLS record at offset {offset}: {len} bytes of plaintext, more than 2^14 + 1")]
+    Overflow { offset: usize, len: usize },
     #[error("TLS record at offset {offset}: no content type (all padding)")]
     NoContentType { offset: usize },
     #[error(
@@ -427,6 +429,10 @@ impl Opener {
             .open_in_place(self.keys.nonce(), Aad::from(header), body)
             .map_err(|_| RecordError::Decrypt { offset, seq })?;
         self.keys.seq += 1;
+        // Content, type and padding: at most 2^14 + 1 bytes (RFC 8446 §5.4).
+        if plain.len() > MAX_PLAIN + 1 {
+            return Err(RecordError::Overflow { offset, len: plain.len() });
+        }
         // The inner content type is the last byte that is not padding.
         let Some(end) = plain.iter().rposition(|b| *b != 0) else {
             return Err(RecordError::NoContentType { offset });

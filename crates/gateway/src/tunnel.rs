@@ -479,6 +479,10 @@ impl Driver {
 
     /// Reads what the socket has and processes it.
     fn read_socket(&mut self) -> Result<(), Fail> {
+        if self.rlen >= self.rbuf.len() {
+            // Never a read into no room (it would look like EOF).
+            self.rbuf.resize(self.rlen + READ_BUFFER, 0);
+        }
         let free = self.rbuf.get_mut(self.rlen..).unwrap_or_default();
         match self.sock.try_read(free) {
             Ok(0) => {

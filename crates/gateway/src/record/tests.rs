@@ -314,6 +314,27 @@ fn inner_content_is_checked() {
     let mut rec = sealed(&mut tx, b"x", 99);
     assert_eq!(rx.open(&mut rec, 0), Err(RecordError::InnerType { offset: 0, got: 99 }));
 
+    // More content than a record may hold, sealed by hand.
+    let (mut tx, mut rx) = ours();
+    let mut rec = vec![0u8; MAX_PLAIN + 1 + OVERHEAD];
+    tx.seal_as(&mut rec, MAX_PLAIN + 1, APPLICATION_DATA).unwrap_err();
+    let (big, len) = (MAX_PLAIN + 1, MAX_PLAIN + 2 + TAG);
+    rec[HEADER..HEADER + big].fill(7);
+    rec[HEADER + big] = APPLICATION_DATA;
+    let header = [23, 3, 3, (len >> 8) as u8, len as u8];
+    rec[..HEADER].copy_from_slice(&header);
+    let tag = tx
+        .keys
+        .key
+        .seal_in_place_separate_tag(
+            tx.keys.nonce(),
+            Aad::from(header),
+            &mut rec[HEADER..HEADER + big + 1],
+        )
+        .unwrap();
+    rec[HEADER + big + 1..].copy_from_slice(tag.as_ref());
+    assert_eq!(rx.open(&mut rec, 0), Err(RecordError::Overflow { offset: 0, len: big + 1 }));
+
     let (mut tx, mut rx) = ours();
     let mut rec = sealed(&mut tx, &[1, 40], ALERT);
     assert_eq!(rx.open(&mut rec, 0), Err(RecordError::Alert(40)));
