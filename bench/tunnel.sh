@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The access broker's data path against its peers, in one run, loopback only:
 #   throughput  iperf3 direct / through `ssh -L` (aes128-gcm and the default
-#               chacha20) / through a sekimori tunnel (recording off and on);
+#               chacha20) / through a sekimori tunnel (recording off and on),
+#               with CPU, context switches, system calls and TCP segments
+#               retransmitted (loopback reordering) per amount carried;
 #   latency     64-byte ping-pong p50/p99 through each (tunnel_probe pingpong);
 #   opening     connect + 1-byte echo through each, and the first one after
 #               `sekimori connect` starts (tunnel_probe open);

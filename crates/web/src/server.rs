@@ -95,8 +95,9 @@ pub async fn serve(
         tokio::spawn(async move {
             let _permit = permit;
             // rustls reads at most 4 KiB per call; a read buffer in front of
-            // the socket turns that into one system call per 64 KiB, which
-            // is what lets a tunnel run at multiple Gbit/s.
+            // the socket turns that into one system call per 64 KiB (the web
+            // side; a tunnel's driver reads 256 KiB at a time once its record
+            // layer takes over, starting with what this buffer still holds).
             let tcp = tokio::io::BufReader::with_capacity(SOCKET_READ_BUFFER, tcp);
             // A connection that offers the tunnel's ALPN gets a config of its
             // own that keeps its traffic secrets (the tunnel's record layer
