@@ -42,6 +42,10 @@ const APPLICATION_DATA: u8 = 23;
 const NEW_SESSION_TICKET: u8 = 4;
 const KEY_UPDATE: u8 = 24;
 const CLOSE_NOTIFY: u8 = 0;
+/// A `KeyUpdate` handshake message, `update_not_requested`.
+const KEY_UPDATE_NOT_REQUESTED: [u8; 5] = [KEY_UPDATE, 0, 0, 1, 0];
+/// A `close_notify` alert (level warning).
+const CLOSE_NOTIFY_ALERT: [u8; 2] = [1, CLOSE_NOTIFY];
 
 /// Why a record was refused; the tunnel closes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -308,12 +312,6 @@ impl Sealer {
     /// [`HEADER`] bytes of room: `rec[..len + OVERHEAD]` becomes the record.
     /// `len` ≤ [`MAX_PLAIN`].
     pub(crate) fn seal(&mut self, rec: &mut [u8], len: usize, typ: u8) -> Result<(), RecordError> {
-        self.seal_as(rec, len, typ)?;
-        self.keys.seq += 1;
-        Ok(())
-    }
-
-    fn seal_as(&mut self, rec: &mut [u8], len: usize, typ: u8) -> Result<(), RecordError> {
         let bad = || RecordError::Keys("sealing failed".into());
         if len > MAX_PLAIN || rec.len() < len + OVERHEAD {
             return Err(bad());
@@ -333,6 +331,7 @@ impl Sealer {
             .seal_in_place_separate_tag(self.keys.nonce(), Aad::from(header), inner)
             .map_err(|_| bad())?;
         rest.get_mut(..TAG).ok_or_else(bad)?.copy_from_slice(tag.as_ref());
+        self.keys.seq += 1;
         Ok(())
     }
 
@@ -347,30 +346,27 @@ impl Sealer {
         self.keys.seq >= self.keys.suite.limit.saturating_sub(1)
     }
 
-    /// Appends a `KeyUpdate` record (`update_not_requested`) to `out` and
-    /// switches to the next key: what follows is sealed with it.
-    pub(crate) fn key_update(&mut self, out: &mut Vec<u8>) -> Result<(), RecordError> {
+    /// Appends `plain` (≤ [`MAX_PLAIN`]) to `out` as one record of `typ`.
+    fn append(&mut self, out: &mut Vec<u8>, plain: &[u8], typ: u8) -> Result<(), RecordError> {
         let start = out.len();
-        out.resize(start + OVERHEAD + 5, 0);
-        let msg = [KEY_UPDATE, 0, 0, 1, 0];
-        if let Some(dst) = out.get_mut(start + HEADER..start + HEADER + msg.len()) {
-            dst.copy_from_slice(&msg);
+        out.resize(start + OVERHEAD + plain.len(), 0);
+        if let Some(dst) = out.get_mut(start + HEADER..start + HEADER + plain.len()) {
+            dst.copy_from_slice(plain);
         }
-        let rec = out.get_mut(start..).unwrap_or_default();
-        self.seal(rec, msg.len(), HANDSHAKE)?;
+        self.seal(out.get_mut(start..).unwrap_or_default(), plain.len(), typ)
+    }
+
+    /// Switches to the next key, once a `KeyUpdate` was sealed with this one.
+    fn next_key(&mut self) -> Result<(), RecordError> {
         self.keys = self.keys.next()?;
         Ok(())
     }
 
-    /// Appends a `close_notify` alert record to `out`.
-    pub(crate) fn close_notify(&mut self, out: &mut Vec<u8>) -> Result<(), RecordError> {
-        let start = out.len();
-        out.resize(start + OVERHEAD + 2, 0);
-        if let Some(dst) = out.get_mut(start + HEADER..start + HEADER + 2) {
-            dst.copy_from_slice(&[1, CLOSE_NOTIFY]);
-        }
-        let rec = out.get_mut(start..).unwrap_or_default();
-        self.seal(rec, 2, ALERT)
+    /// Appends a `KeyUpdate` record (`update_not_requested`) to `out` and
+    /// switches to the next key: what follows is sealed with it.
+    pub(crate) fn key_update(&mut self, out: &mut Vec<u8>) -> Result<(), RecordError> {
+        self.append(out, &KEY_UPDATE_NOT_REQUESTED, HANDSHAKE)?;
+        self.next_key()
     }
 
     /// Appends `plain` to `out` as application data records.
@@ -379,13 +375,7 @@ impl Sealer {
             if self.needs_update() {
                 self.key_update(out)?;
             }
-            let start = out.len();
-            out.resize(start + OVERHEAD + chunk.len(), 0);
-            if let Some(dst) = out.get_mut(start + HEADER..start + HEADER + chunk.len()) {
-                dst.copy_from_slice(chunk);
-            }
-            let rec = out.get_mut(start..).unwrap_or_default();
-            self.seal(rec, chunk.len(), APPLICATION_DATA)?;
+            self.append(out, chunk, APPLICATION_DATA)?;
         }
         Ok(())
     }
@@ -487,7 +477,7 @@ mod tests;
 
 /// Records on their way to the socket: sealed ones, then at most one open
 /// record that plaintext is still added to. Bytes read from a device land in
-/// the open record and the ones after it ([`Outbox::read_into`]) and are
+/// the open record and the ones after it ([`Outbox::read_frame`]) and are
 /// sealed where they lie.
 #[derive(Default)]
 pub(crate) struct Outbox {
@@ -543,15 +533,8 @@ impl Outbox {
             return Ok(o);
         }
         if sealer.needs_update() {
-            self.room(self.len + OVERHEAD + 5);
-            let rec = self.buf.get_mut(self.len..).unwrap_or_default();
-            let msg = [KEY_UPDATE, 0, 0, 1, 0];
-            if let Some(dst) = rec.get_mut(HEADER..HEADER + msg.len()) {
-                dst.copy_from_slice(&msg);
-            }
-            sealer.seal(rec, msg.len(), HANDSHAKE)?;
-            sealer.keys = sealer.keys.next()?;
-            self.len += OVERHEAD + msg.len();
+            self.append(sealer, &KEY_UPDATE_NOT_REQUESTED, HANDSHAKE)?;
+            sealer.next_key()?;
         }
         let o = self.len;
         self.room(o + HEADER);
@@ -696,29 +679,30 @@ impl Outbox {
         }
     }
 
-    /// Seals what is open and appends a `close_notify`.
-    pub(crate) fn close_notify(&mut self, sealer: &mut Sealer) -> Result<(), RecordError> {
-        self.close(sealer)?;
-        let mut v = Vec::new();
-        sealer.close_notify(&mut v)?;
-        self.room(self.len + v.len());
-        if let Some(dst) = self.buf.get_mut(self.len..self.len + v.len()) {
-            dst.copy_from_slice(&v);
+    /// Appends `plain` (≤ [`MAX_PLAIN`]) as one sealed record of `typ`;
+    /// nothing may be open.
+    fn append(&mut self, sealer: &mut Sealer, plain: &[u8], typ: u8) -> Result<(), RecordError> {
+        let at = self.len;
+        self.room(at + OVERHEAD + plain.len());
+        if let Some(dst) = self.buf.get_mut(at + HEADER..at + HEADER + plain.len()) {
+            dst.copy_from_slice(plain);
         }
-        self.len += v.len();
+        sealer.seal(self.buf.get_mut(at..).unwrap_or_default(), plain.len(), typ)?;
+        self.len = at + OVERHEAD + plain.len();
         Ok(())
     }
 
-    /// Seals what is open and appends a `KeyUpdate` (the peer asked).
+    /// Seals what is open and appends a `close_notify`.
+    pub(crate) fn close_notify(&mut self, sealer: &mut Sealer) -> Result<(), RecordError> {
+        self.close(sealer)?;
+        self.append(sealer, &CLOSE_NOTIFY_ALERT, ALERT)
+    }
+
+    /// Seals what is open, appends a `KeyUpdate` (the peer asked) and
+    /// switches to the next key.
     pub(crate) fn key_update(&mut self, sealer: &mut Sealer) -> Result<(), RecordError> {
         self.close(sealer)?;
-        let mut v = Vec::new();
-        sealer.key_update(&mut v)?;
-        self.room(self.len + v.len());
-        if let Some(dst) = self.buf.get_mut(self.len..self.len + v.len()) {
-            dst.copy_from_slice(&v);
-        }
-        self.len += v.len();
-        Ok(())
+        self.append(sealer, &KEY_UPDATE_NOT_REQUESTED, HANDSHAKE)?;
+        sealer.next_key()
     }
 }

@@ -110,6 +110,11 @@ fn pair(suite: Option<rustls::SupportedCipherSuite>) -> Pair {
     Pair { client, server, client_secrets, server_secrets }
 }
 
+/// What `conn` (handshaken, nothing buffered) hands over to us.
+fn handed_over(conn: Connection, secrets: &TrafficSecrets, side: Side) -> (Sealer, Opener) {
+    take_over(conn.dangerous_extract_secrets().unwrap(), secrets, side).unwrap()
+}
+
 /// Moves what `from` has to send into `to`.
 fn pump(from: &mut Connection, to: &mut Connection) {
     let mut wire = Vec::new();
@@ -174,9 +179,7 @@ fn our_server_side_and_a_rustls_client_understand_each_other() {
         let Pair { mut client, mut server, server_secrets, .. } = pair(Some(suite));
         // The server's tickets go out with rustls, before it lets go.
         pump(&mut server, &mut client);
-        let (mut tx, mut rx) =
-            take_over(server.dangerous_extract_secrets().unwrap(), &server_secrets, Side::Server)
-                .unwrap();
+        let (mut tx, mut rx) = handed_over(server, &server_secrets, Side::Server);
 
         client.writer().write_all(b"hello through rustls").unwrap();
         let (got, closed) = open_all(&mut rx, &mut drain(&mut client));
@@ -211,16 +214,14 @@ fn our_client_side_skips_tickets_and_reads_a_rustls_server() {
     let Pair { client, mut server, client_secrets, .. } = pair(None);
     // The client lets go as soon as its handshake is done; the server's
     // tickets come after, to us.
-    let (mut tx, mut rx) =
-        take_over(client.dangerous_extract_secrets().unwrap(), &client_secrets, Side::Client)
-            .unwrap();
+    let (mut tx, mut rx) = handed_over(client, &client_secrets, Side::Client);
     server.writer().write_all(b"reply").unwrap();
     let (got, _) = open_all(&mut rx, &mut drain(&mut server));
     assert_eq!(got, b"reply");
 
     let mut out = Vec::new();
     tx.seal_copy(&mut out, b"hello").unwrap();
-    tx.close_notify(&mut out).unwrap();
+    tx.append(&mut out, &CLOSE_NOTIFY_ALERT, ALERT).unwrap();
     let mut wire = &out[..];
     while !wire.is_empty() {
         server.read_tls(&mut wire).unwrap();
@@ -234,9 +235,7 @@ fn our_client_side_skips_tickets_and_reads_a_rustls_server() {
 fn a_key_is_updated_before_its_confidentiality_limit() {
     let Pair { mut client, mut server, server_secrets, .. } = pair(None);
     pump(&mut server, &mut client);
-    let (mut tx, _rx) =
-        take_over(server.dangerous_extract_secrets().unwrap(), &server_secrets, Side::Server)
-            .unwrap();
+    let (mut tx, _rx) = handed_over(server, &server_secrets, Side::Server);
     tx.keys.suite.limit = 3;
     let big = bulk(10 * MAX_PLAIN);
     let mut out = Vec::new();
@@ -250,11 +249,8 @@ fn a_key_is_updated_before_its_confidentiality_limit() {
 fn ours() -> (Sealer, Opener) {
     let Pair { client: mut c, mut server, client_secrets, server_secrets } = pair(None);
     pump(&mut server, &mut c);
-    let (tx, _) =
-        take_over(c.dangerous_extract_secrets().unwrap(), &client_secrets, Side::Client).unwrap();
-    let (_, rx) =
-        take_over(server.dangerous_extract_secrets().unwrap(), &server_secrets, Side::Server)
-            .unwrap();
+    let (tx, _) = handed_over(c, &client_secrets, Side::Client);
+    let (_, rx) = handed_over(server, &server_secrets, Side::Server);
     (tx, rx)
 }
 
@@ -317,7 +313,7 @@ fn inner_content_is_checked() {
     // More content than a record may hold, sealed by hand.
     let (mut tx, mut rx) = ours();
     let mut rec = vec![0u8; MAX_PLAIN + 1 + OVERHEAD];
-    tx.seal_as(&mut rec, MAX_PLAIN + 1, APPLICATION_DATA).unwrap_err();
+    tx.seal(&mut rec, MAX_PLAIN + 1, APPLICATION_DATA).unwrap_err();
     let (big, len) = (MAX_PLAIN + 1, MAX_PLAIN + 2 + TAG);
     rec[HEADER..HEADER + big].fill(7);
     rec[HEADER + big] = APPLICATION_DATA;
@@ -409,9 +405,7 @@ fn reader<'a>(
 fn the_outbox_seals_frames_where_they_were_read_and_rustls_reads_them() {
     let Pair { mut client, mut server, server_secrets, .. } = pair(None);
     pump(&mut server, &mut client);
-    let (mut tx, _rx) =
-        take_over(server.dangerous_extract_secrets().unwrap(), &server_secrets, Side::Server)
-            .unwrap();
+    let (mut tx, _rx) = handed_over(server, &server_secrets, Side::Server);
     tx.keys.suite.limit = 7; // a key update every few records, inside reads too
     let mut ob = Outbox::default();
     let mut want = Vec::new();
